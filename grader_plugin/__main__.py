@@ -1,0 +1,63 @@
+"""Command line: ``python -m grader_plugin grade PATH [pytest options]`` and ``... bundle FOLDER NAME``.
+
+``grade`` runs exactly what ``pytest --grade PATH`` runs (further arguments go to pytest, e.g.
+``--grade-json results.json -k cot``).  ``bundle`` writes the hand-in zip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+USAGE = """python -m grader_plugin grade PATH [pytest and --grade-* options]
+       python -m grader_plugin bundle FOLDER NAME"""
+
+
+def grade(path: str, pytest_args: list[str]) -> int:
+    """Run pytest with ``--grade PATH``; returns pytest's exit code."""
+    import pytest
+
+    args = ["--grade", path, *pytest_args]
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        args = ["-p", "grader_plugin.plugin", *args]
+    return int(pytest.main(args))
+
+
+def bundle(folder: str, name: str) -> int:
+    """Write NAME.zip from FOLDER; print why and return 1 when refused."""
+    from grader_plugin.bundle import BundleError, make_bundle
+
+    try:
+        target, warnings = make_bundle(folder, name)
+    except BundleError as error:
+        print(f"bundle refused: {error}", file=sys.stderr)
+        return 1
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m grader_plugin", usage=USAGE, description=__doc__.splitlines()[0]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    grade_parser = commands.add_parser(
+        "grade", help="grade a submission folder or zip (same as pytest --grade)"
+    )
+    grade_parser.add_argument("path")
+    bundle_parser = commands.add_parser("bundle", help="zip a submission folder for hand-in")
+    bundle_parser.add_argument("folder")
+    bundle_parser.add_argument("name")
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "grade":
+        return grade(args.path, rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return bundle(args.folder, args.name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Built-in report writer: the grade table, the explanations and the Integrity section, on the terminal."""
+
+from __future__ import annotations
+
+from grader_plugin import hookimpl
+from grader_plugin.results import GradeReport
+
+
+def _points(part) -> str:
+    text = f"{part.points:g}/{part.max_points}"
+    if part.max_extra:
+        text += f" +{part.extra:g}/{part.max_extra}"
+    return text
+
+
+def _measured(part) -> str:
+    if part.value is None:
+        return "-"
+    if part.measure == "MB":
+        return f"{part.value:.2f} MB"
+    return f"{part.measure} {part.value:.2f}".strip()
+
+
+def table_lines(report: GradeReport) -> list[str]:
+    """The table: part, points, measured figure, bounds, time, reason; then the totals."""
+    rows = [("part", "points", "measured", "bounds", "time", "reason")]
+    for part in report.parts:
+        status = "" if part.ok else "FAIL "
+        rows.append(
+            (
+                part.name,
+                _points(part),
+                _measured(part),
+                part.bounds or "-",
+                f"{part.seconds:.1f}s",
+                status + (part.reason[:100] if part.reason else ""),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True)) + "  " + row[5]
+        for row in rows
+    ]
+    lines.append(
+        f"total: {report.total:g} / {report.max_total}    extra credit: {report.extra:g} / {report.max_extra}"
+        f"    profile: {report.profile}"
+    )
+    if report.not_graded:
+        lines.append(f"not graded in this run: {', '.join(report.not_graded)}")
+    return lines
+
+
+def integrity_lines(report: GradeReport) -> list[str]:
+    """The Integrity section: every finding with its evidence, or which detectors found nothing."""
+    lines = ["Integrity:"]
+    if not report.findings:
+        ran = ", ".join(report.detectors) if report.detectors else "none installed"
+        lines.append(f"  no findings (detectors: {ran})")
+    for finding in report.findings:
+        where = f" [{finding.where()}]" if finding.where() else ""
+        lines.append(
+            f"  {finding.severity.upper()} {finding.part or 'all parts'}: {finding.detector}: "
+            f"{finding.message}{where}"
+        )
+        if finding.evidence:
+            lines.append(f"      evidence: {finding.evidence[:300]}")
+    return lines
+
+
+@hookimpl
+def grader_write_report(report, settings, write_line):
+    write_line(f"Grade of {report.submission}")
+    if report.refused:
+        write_line(f"submission refused: {report.refused}")
+    for line in table_lines(report):
+        write_line(line)
+    if settings.verbosity >= 1:
+        for part in report.parts:
+            if part.details and not part.full_marks:
+                write_line(f"{part.name}:")
+                for detail in part.details:
+                    write_line(f"  {detail}")
+    for line in integrity_lines(report):
+        write_line(line)
+    if settings.verbosity >= 2:
+        for part in report.parts:
+            if part.output:
+                write_line(f"--- output of {part.name} ---")
+                for line in part.output.splitlines()[-40:]:
+                    write_line(f"  {line}")

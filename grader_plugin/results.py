@@ -1,0 +1,131 @@
+"""Results of grading: what a worker reported, one part's score, integrity findings, the report."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+WORKER_STATUSES = ("ok", "missing", "error", "timeout", "memory", "exited", "flood")
+
+
+@dataclass(frozen=True)
+class WorkerOutcome:
+    """What came back from a worker process.
+
+    :param status: ``ok``; ``missing`` (no entry point found); ``error`` (raised or called
+        ``sys.exit``); ``timeout``; ``memory``; ``exited`` (died without a result, e.g.
+        ``os._exit``); ``flood`` (printed past the output cap).
+    :param reason: one line saying what went wrong (empty when ``ok``).
+    :param data: the task's return value.
+    :param entry_point: the entry point that was loaded (``pkg.cot:load``).
+    :param num_parameters: parameters of the loaded model, when it had any.
+    :param output: the worker's captured output, size-capped.
+    :param seconds: wall time of the worker.
+    """
+
+    status: str
+    reason: str = ""
+    data: Any = None
+    entry_point: str | None = None
+    num_parameters: int | None = None
+    output: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One integrity finding.
+
+    :param detector: which detector made it.
+    :param message: one line.
+    :param part: the part it concerns; None for the whole submission.
+    :param severity: ``flag`` (the part scores 0) or ``warn`` (reported, costs nothing).
+    :param evidence: what supports it (code excerpt, counts, p-value).
+    :param file: submission file it points at, relative to the package; ``line`` its line.
+    """
+
+    detector: str
+    message: str
+    part: str | None = None
+    severity: str = "flag"
+    evidence: str = ""
+    file: str | None = None
+    line: int | None = None
+
+    def __post_init__(self):
+        if self.severity not in ("flag", "warn"):
+            raise ValueError(f"Finding.severity must be 'flag' or 'warn', got {self.severity!r}")
+
+    def where(self) -> str:
+        if self.file is None:
+            return ""
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+@dataclass
+class PartResult:
+    """One part's grade.  Mutable so that ``grader_adjust_result`` hooks can lower it in place."""
+
+    name: str
+    title: str
+    max_points: int
+    points: float = 0.0
+    max_extra: int = 0
+    extra: float = 0.0
+    measure: str = ""
+    value: float | None = None
+    bounds: str = ""
+    reason: str = ""
+    details: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    output: str = ""
+    ok: bool = True
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def full_marks(self) -> bool:
+        return self.ok and self.points >= self.max_points
+
+    def zero(self, reason: str) -> None:
+        """Score nothing (points and extra credit) and say why; the first reason given is kept first."""
+        self.points = 0.0
+        self.extra = 0.0
+        self.ok = False
+        self.reason = reason if not self.reason or self.reason == reason else f"{reason}; {self.reason}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class GradeReport:
+    """Everything a report writer needs."""
+
+    submission: str
+    profile: str
+    parts: list[PartResult] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    detectors: list[str] = field(default_factory=list)
+    refused: str = ""
+    not_graded: list[str] = field(default_factory=list)
+    execution_time: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return sum(p.points for p in self.parts)
+
+    @property
+    def max_total(self) -> int:
+        return sum(p.max_points for p in self.parts)
+
+    @property
+    def extra(self) -> float:
+        return sum(p.extra for p in self.parts)
+
+    @property
+    def max_extra(self) -> int:
+        return sum(p.max_extra for p in self.parts)

@@ -1,0 +1,61 @@
+"""The grader's own answer check and score ramps (the course's rules, never the submission's).
+
+See ``COURSE_FACTS.md``: an answer is right when, both rounded to 3 decimals, it is within 5% of
+the correct value (within 0.001 when the rounded correct value is 0); NaN and infinities are
+wrong.  Ramps are linear between two bounds and parts are rounded to whole points.
+"""
+
+from __future__ import annotations
+
+import math
+
+RELATIVE_TOLERANCE = 0.05
+ZERO_TOLERANCE = 0.001
+MIN_COMPARED_CHARS = 16
+
+
+def is_correct(answer: float, expected: float) -> bool:
+    """The course's answer check."""
+    try:
+        answer, expected = float(answer), float(expected)
+    except (TypeError, ValueError):
+        return False
+    if not (math.isfinite(answer) and math.isfinite(expected)):
+        return False
+    answer, expected = round(answer, 3), round(expected, 3)
+    if expected == 0:
+        return abs(answer) < ZERO_TOLERANCE
+    return abs(answer - expected) < RELATIVE_TOLERANCE * abs(expected)
+
+
+def ramp(value: float, low: float, high: float) -> float:
+    """0 at or below ``low``, 1 at or above ``high``, linear between; NaN counts as 0."""
+    if value is None or math.isnan(value):
+        return 0.0
+    return min(1.0, max(0.0, (value - low) / (high - low)))
+
+
+def whole_points(points: int, fraction: float) -> int:
+    """``points * fraction`` rounded half up to whole points, as the course does."""
+    return int(math.floor(points * fraction + 0.5))
+
+
+def agreement(output: str, reference: str) -> float:
+    """How far ``output`` follows ``reference`` from its start: shared prefix / compared length.
+
+    Only the shorter text's length is compared (a submission may stop at ``</answer>`` or use a
+    longer budget), but at least :data:`MIN_COMPARED_CHARS` of the reference, so an empty or
+    truncated output cannot agree by saying nothing.
+    """
+    if not isinstance(output, str):
+        return 0.0
+    output, reference = output.lstrip(), reference.lstrip()
+    compared = max(min(len(output), len(reference)), min(len(reference), MIN_COMPARED_CHARS))
+    if compared == 0:
+        return 1.0
+    shared = 0
+    for a, b in zip(output, reference, strict=False):
+        if a != b:
+            break
+        shared += 1
+    return min(shared, compared) / compared

@@ -1,0 +1,266 @@
+"""One grading run: the opened submission, its checks, and grading one part at a time.
+
+The pytest items call :meth:`GradingSession.grade` for their part; the session keeps the
+results, so report writers see every graded part even when others crashed or were interrupted.
+Scoring, integrity decisions and adjustments all happen here, in the grader process.
+"""
+
+from __future__ import annotations
+
+import difflib
+import shutil
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader_plugin.checks import Bounds, Check, Profile
+from grader_plugin.isolation import run_task
+from grader_plugin.questions import GradedQuestion, public_questions
+from grader_plugin.results import Finding, GradeReport, PartResult, WorkerOutcome
+from grader_plugin.settings import GradeSettings
+from grader_plugin.submission import Submission, SubmissionError, open_submission
+
+REFERENCE_MAX_NEW_TOKENS = 40
+RESERVED_PACKAGES = {"grader_plugin"}
+
+
+class GradingSetupError(ValueError):
+    """The run cannot start (unknown part or profile, duplicate check); the message says what to use."""
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+@dataclass
+class GradeContext:
+    """What checks, detectors and adjusters may use while grading one part."""
+
+    settings: GradeSettings
+    submission: Submission
+    profile: Profile
+    bounds: Bounds | None
+    session: GradingSession = field(repr=False)
+
+    def public_questions(self, count: int | None = None) -> list[GradedQuestion]:
+        """The first ``count`` (default ``--grade-questions``) public questions, with expected answers."""
+        return self.session.public_questions(count or self.settings.questions)
+
+    def reference_outputs(self, prompts: list[str]) -> WorkerOutcome:
+        """The grader's own greedy decoding of the base model on ``prompts`` (cached per run)."""
+        return self.session.reference_outputs(prompts)
+
+
+class GradingSession:
+    """Grades a submission part by part with the plugins of ``pm``."""
+
+    def __init__(self, settings: GradeSettings, pm):
+        self.settings, self.pm = settings, pm
+        self.started = time.perf_counter()
+        self.checks = self._collect_checks()
+        self.profile = self._choose_profile()
+        self.selected = self._select(settings.parts)
+        self.results: dict[str, PartResult] = {}
+        self.findings: list[Finding] = []
+        self.refused = ""
+        self.submission: Submission | None = None
+        self._workdir = Path(tempfile.mkdtemp(prefix="unitconv-grade-"))
+        self._questions: list[GradedQuestion] | None = None
+        self._reference: dict[tuple[str, ...], WorkerOutcome] = {}
+
+    # setup -------------------------------------------------------------------------------------
+    def _collect_checks(self) -> dict[str, Check]:
+        checks: dict[str, Check] = {}
+
+        def register(check: Check) -> None:
+            if not isinstance(check, Check):
+                raise GradingSetupError(
+                    f"register() takes a grader_plugin.checks.Check, got {type(check).__name__}"
+                )
+            if check.name in checks:
+                raise GradingSetupError(f"two plugins register a check named {check.name!r}; rename one")
+            checks[check.name] = check
+
+        self.pm.hook.grader_register_checks(register=register)
+        return checks
+
+    def _choose_profile(self) -> Profile:
+        profiles: dict[str, Profile] = {}
+        self.pm.hook.grader_register_profiles(register=lambda p: profiles.setdefault(p.name, p))
+        name = self.settings.profile
+        if name not in profiles:
+            raise GradingSetupError(
+                f"--grade-profile {name!r} is not a profile{_did_you_mean(name, list(profiles))}; "
+                f"known profiles: {', '.join(sorted(profiles))}"
+            )
+        return profiles[name]
+
+    def _select(self, parts: tuple[str, ...] | None) -> list[Check]:
+        if parts is None:
+            return list(self.checks.values())
+        for name in parts:
+            if name not in self.checks:
+                raise GradingSetupError(
+                    f"--grade-parts: {name!r} is not a part{_did_you_mean(name, list(self.checks))}; "
+                    f"parts: {', '.join(self.checks)}"
+                )
+        return [self.checks[name] for name in parts]
+
+    def open(self) -> None:
+        """Open the submission and run the static scans; a refusal is kept in :attr:`refused`."""
+        try:
+            submission = open_submission(self.settings.path, self._workdir / "submission")
+            if submission.package in RESERVED_PACKAGES:
+                raise SubmissionError(
+                    f"{self.settings.path}: the package may not be called {submission.package!r}; rename it"
+                )
+            data = self.settings.data_dir.resolve()
+            if data == submission.source or submission.source in data.parents:
+                raise SubmissionError(
+                    f"--grade-data {data} is inside the submission; keep grading data elsewhere"
+                )
+        except SubmissionError as error:
+            self.refused = str(error)
+            return
+        self.submission = submission
+        for found in self.pm.hook.grader_scan_submission(submission=submission):
+            self.findings.extend(found or [])
+
+    def close(self) -> None:
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    # shared data -------------------------------------------------------------------------------
+    def public_questions(self, count: int) -> list[GradedQuestion]:
+        if self._questions is None or len(self._questions) < count:
+            self._questions = public_questions(self.settings.data_dir, max(count, self.settings.questions))
+        return self._questions[:count]
+
+    def worker_env(self) -> dict[str, str]:
+        env = {"TOKENIZERS_PARALLELISM": "false"}
+        if self.settings.base_model:
+            env["UNITCONV_BASE_MODEL"] = self.settings.base_model
+        if self.settings.device:
+            env["UNITCONV_DEVICE"] = self.settings.device
+        return env
+
+    def reference_outputs(self, prompts: list[str]) -> WorkerOutcome:
+        key = tuple(prompts)
+        if key not in self._reference:
+            payload = {
+                "prompts": prompts,
+                "max_new_tokens": REFERENCE_MAX_NEW_TOKENS,
+                "base_model": self.settings.base_model,
+                "device": self.settings.device,
+            }
+            self._reference[key] = run_task(
+                "grader_plugin.tasks:reference_greedy",
+                payload,
+                timeout=max(self.settings.timeout or 0, 600),
+                memory_mb=self.settings.memory_mb,
+                output_bytes=self.settings.output_kb * 1000,
+                env=self.worker_env(),
+            )
+        return self._reference[key]
+
+    def candidates(self, entry_point: str) -> list[str]:
+        lists = self.pm.hook.grader_entry_point_candidates(
+            entry_point=entry_point, submission=self.submission
+        )
+        seen: list[str] = []
+        for found in lists:
+            seen.extend(c for c in (found or []) if c not in seen)
+        return seen
+
+    # grading -----------------------------------------------------------------------------------
+    def _new_result(self, check: Check, bounds: Bounds | None) -> PartResult:
+        return PartResult(
+            check.name,
+            check.title,
+            check.points,
+            max_extra=check.extra_credit,
+            measure=check.measure,
+            bounds=bounds.describe() if bounds else "",
+        )
+
+    def _run(self, check: Check, context: GradeContext) -> tuple[PartResult, WorkerOutcome | None]:
+        if check.task is None:
+            return check.score(context, None), None
+        payload = check.payload(context) if check.payload else {}
+        candidates = self.candidates(check.entry_point) if check.entry_point else []
+        outcome = run_task(
+            check.task,
+            payload,
+            package=self.submission.package,
+            parent=self.submission.parent,
+            candidates=candidates,
+            timeout=self.settings.timeout or check.timeout_s,
+            memory_mb=self.settings.memory_mb,
+            output_bytes=self.settings.output_kb * 1000,
+            env=self.worker_env(),
+        )
+        if not outcome.ok:
+            result = self._new_result(check, context.bounds)
+            result.zero(outcome.reason)
+            return result, outcome
+        return check.score(context, outcome), outcome
+
+    def grade(self, check: Check) -> PartResult:
+        """Grade one part: run its worker, score, scan, adjust; never raises for submission faults."""
+        started = time.perf_counter()
+        bounds = self.pm.hook.grader_thresholds(check=check, profile=self.profile)
+        if self.submission is None:
+            result = self._new_result(check, bounds)
+            result.zero(f"not graded: submission refused ({self.refused})")
+            self.results[check.name] = result
+            return result
+        context = GradeContext(self.settings, self.submission, self.profile, bounds, self)
+        outcome = None
+        try:
+            result, outcome = self._run(check, context)
+        except Exception as error:  # noqa: BLE001 - a broken check must not lose the report
+            result = self._new_result(check, bounds)
+            frame = traceback.extract_tb(error.__traceback__)[-1]
+            result.zero(
+                f"grader error in check {check.name!r}: {type(error).__name__}: {error} "
+                f"({Path(frame.filename).name}:{frame.lineno})"
+            )
+        findings = [f for f in self.findings if f.part in (None, check.name)]
+        for found in self.pm.hook.grader_scan_part(check=check, outcome=outcome, context=context):
+            for finding in found or []:
+                finding = finding if finding.part else Finding(**{**finding.__dict__, "part": check.name})
+                self.findings.append(finding)
+                findings.append(finding)
+        result.findings = findings
+        flagged = [f for f in findings if f.severity == "flag"]
+        if flagged:
+            result.zero("integrity: " + "; ".join(f"{f.detector}: {f.message}" for f in flagged))
+        self.pm.hook.grader_adjust_result(check=check, result=result, outcome=outcome, context=context)
+        result.seconds = time.perf_counter() - started
+        if outcome is not None:
+            result.output = outcome.output
+        self.results[check.name] = result
+        return result
+
+    def report(self) -> GradeReport:
+        """The report of everything graded so far."""
+        name = self.submission.package if self.submission else str(self.settings.path)
+        parts = [self.results[c.name] for c in self.selected if c.name in self.results]
+        not_graded = [c.name for c in self.selected if c.name not in self.results]
+        detectors = [
+            self.pm.get_name(p)
+            for p in self.pm.get_plugins()
+            if any(hasattr(p, h) for h in ("grader_scan_submission", "grader_scan_part"))
+        ]
+        return GradeReport(
+            submission=name,
+            profile=self.profile.name,
+            parts=parts,
+            findings=list(self.findings),
+            detectors=sorted(d for d in detectors if d),
+            refused=self.refused,
+            not_graded=not_graded,
+            execution_time=time.perf_counter() - self.started,
+        )

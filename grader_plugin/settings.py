@@ -1,0 +1,237 @@
+"""The grader's options, and the one function that resolves them into frozen settings.
+
+Every setting exists three ways: a command-line option, an environment variable and an ini key
+(``[tool.pytest.ini_options]`` in ``pyproject.toml``, or ``tox.ini``/``pytest.ini``).  One rule
+decides: command line > environment > ini > default.  The submission path itself is only a
+command-line option (``--grade``): an ini key would turn every plain pytest run into a grading run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names where it came from."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be at least 0")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _parts(text: str) -> tuple[str, ...]:
+    parts = tuple(p.strip() for p in text.replace(" ", ",").split(",") if p.strip())
+    if not parts:
+        raise ValueError("names no part")
+    return parts
+
+
+def _verbosity(text: str) -> int:
+    value = int(text)
+    if value not in (0, 1, 2):
+        raise ValueError("must be 0, 1 or 2")
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its option, environment variable, ini key, parser, default and help (shared)."""
+
+    dest: str
+    flag: str
+    env: str
+    ini: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+    metavar: str = "VALUE"
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "base_model",
+        "--grade-base-model",
+        "UNITCONV_BASE_MODEL",
+        "grade_base_model",
+        str,
+        None,
+        "base model the submission is graded on: a model folder or Hugging Face id "
+        "(default: the embedded SmolLM2-135M-Instruct)",
+        "NAME",
+    ),
+    Option(
+        "device",
+        "--grade-device",
+        "UNITCONV_DEVICE",
+        "grade_device",
+        str,
+        None,
+        "device for the workers: cpu, cuda, mps (default: the best available)",
+        "DEVICE",
+    ),
+    Option(
+        "parts",
+        "--grade-parts",
+        "UNITCONV_GRADE_PARTS",
+        "grade_parts",
+        _parts,
+        None,
+        "comma-separated parts to grade (default: all registered parts)",
+        "PARTS",
+    ),
+    Option(
+        "questions",
+        "--grade-questions",
+        "UNITCONV_GRADE_QUESTIONS",
+        "grade_questions",
+        _positive_int,
+        100,
+        "questions per accuracy part (the course grades 100; the generation parts use at most 32)",
+        "N",
+    ),
+    Option(
+        "json_path",
+        "--grade-json",
+        "UNITCONV_GRADE_JSON",
+        "grade_json",
+        Path,
+        None,
+        "write a Gradescope-compatible results.json to this path",
+        "FILE",
+    ),
+    Option(
+        "verbosity",
+        "--grade-verbosity",
+        "UNITCONV_GRADE_VERBOSITY",
+        "grade_verbosity",
+        _verbosity,
+        1,
+        "0: table only; 1: also explain low scores; 2: also show each worker's output",
+        "0|1|2",
+    ),
+    Option(
+        "profile",
+        "--grade-profile",
+        "UNITCONV_GRADE_PROFILE",
+        "grade_profile",
+        str,
+        "course",
+        "threshold profile (default: course)",
+        "NAME",
+    ),
+    Option(
+        "timeout",
+        "--grade-timeout",
+        "UNITCONV_GRADE_TIMEOUT",
+        "grade_timeout",
+        _positive_float,
+        None,
+        "time limit of every part's worker in seconds (default: each part's own limit)",
+        "SECONDS",
+    ),
+    Option(
+        "memory_mb",
+        "--grade-memory-mb",
+        "UNITCONV_GRADE_MEMORY_MB",
+        "grade_memory_mb",
+        _non_negative_int,
+        8192,
+        "address-space limit of each worker in MB; 0 for none (needed on CUDA)",
+        "MB",
+    ),
+    Option(
+        "output_kb",
+        "--grade-output-kb",
+        "UNITCONV_GRADE_OUTPUT_KB",
+        "grade_output_kb",
+        _positive_int,
+        1024,
+        "a worker printing more than this many kB scores 0 for its part",
+        "KB",
+    ),
+    Option(
+        "data_dir",
+        "--grade-data",
+        "UNITCONV_GRADE_DATA",
+        "grade_data",
+        Path,
+        DEFAULT_DATA_DIR,
+        "folder holding the grader's valid.json (never inside the submission)",
+        "DIR",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class GradeSettings:
+    """Resolved settings of one grading run (see :data:`OPTIONS` for each field's meaning)."""
+
+    path: Path
+    base_model: str | None = None
+    device: str | None = None
+    parts: tuple[str, ...] | None = None
+    questions: int = 100
+    json_path: Path | None = None
+    verbosity: int = 1
+    profile: str = "course"
+    timeout: float | None = None
+    memory_mb: int = 8192
+    output_kb: int = 1024
+    data_dir: Path = DEFAULT_DATA_DIR
+
+
+def resolve_settings(
+    path: str | Path,
+    cli: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    ini: Mapping[str, Any] | None = None,
+) -> GradeSettings:
+    """Settings from command line (``cli[dest]``, None when not given), environment and ini values.
+
+    Raises :class:`SettingsError` naming the option, variable or ini key whose value is bad.
+    """
+    env = os.environ if env is None else env
+    ini = ini or {}
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        sources = (
+            (cli.get(option.dest), f"option {option.flag}"),
+            (env.get(option.env) or None, f"environment variable {option.env}"),
+            (ini.get(option.ini) or None, f"ini key {option.ini}"),
+        )
+        for raw, where in sources:
+            if raw is None:
+                continue
+            try:
+                values[option.dest] = raw if not isinstance(raw, str) else option.parse(raw.strip())
+            except ValueError as error:
+                raise SettingsError(
+                    f"{where}={raw!r}: {error}; expected {option.metavar} ({option.help})"
+                ) from None
+            break
+        else:
+            values[option.dest] = option.default
+    return GradeSettings(path=Path(path), **values)

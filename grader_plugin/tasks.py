@@ -1,0 +1,115 @@
+"""Functions the worker runs, as ``task(model, payload) -> JSON data``.
+
+They run in the worker, next to submission code, so they only measure: every judgement
+happens in the grader process.  They must not import the project's ``solution`` package at
+module level (a submission may be called ``solution`` too); :func:`reference_greedy` runs in a
+worker without any submission and may.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def jsonable(value: Any, depth: int = 0) -> Any:
+    """``value`` as JSON data: strings, numbers and lists kept, anything else described by its type."""
+    if isinstance(value, str | bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return float(value) if isinstance(value, float) else value
+    if isinstance(value, list | tuple) and depth < 3:
+        return [jsonable(v, depth + 1) for v in value]
+    return {"unsupported_type": type(value).__name__}
+
+
+def _as_float(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number
+
+
+def answer_questions(model, payload: dict) -> dict:
+    """``model.answer(*questions)``, and the raw generations seen on the way when they can be seen.
+
+    Raw outputs are recorded by wrapping ``batched_generate`` on this instance for the duration
+    of the call; they explain low accuracy and are not graded.
+    """
+    questions = payload["questions"]
+    recorded: list[str] = []
+    original = getattr(model, "batched_generate", None)
+    if callable(original):
+
+        def recording(prompts, *args, **kwargs):
+            outputs = original(prompts, *args, **kwargs)
+            if isinstance(outputs, list):
+                recorded.extend(o if isinstance(o, str) else repr(o) for o in outputs)
+            return outputs
+
+        model.batched_generate = recording
+    try:
+        answers = model.answer(*questions)
+    finally:
+        if callable(original):
+            del model.batched_generate
+    answers = list(answers) if isinstance(answers, list | tuple) else [answers]
+    return {
+        "answers": [_as_float(a) for a in answers],
+        "raw": recorded if len(recorded) == len(questions) else None,
+    }
+
+
+def generate_each(model, payload: dict) -> dict:
+    """``model.generate(prompt)`` for each prompt, one at a time."""
+    return {"outputs": [jsonable(model.generate(p)) for p in payload["prompts"]]}
+
+
+def batched(model, payload: dict) -> dict:
+    """Greedy ``batched_generate(prompts)`` and sampled ``num_return_sequences`` calls."""
+    prompts = payload["prompts"]
+    greedy = model.batched_generate(prompts)
+    sampled = model.batched_generate(
+        payload["sample_prompts"],
+        num_return_sequences=payload["num_return_sequences"],
+        temperature=payload["temperature"],
+    )
+    single = model.batched_generate(
+        payload["sample_prompts"][:1], num_return_sequences=1, temperature=payload["temperature"]
+    )
+    return {"greedy": jsonable(greedy), "sampled": jsonable(sampled), "single": jsonable(single)}
+
+
+def count_only(model, payload: dict) -> dict:
+    """Nothing but loading: the worker reports the model's parameter count."""
+    return {}
+
+
+def reference_greedy(model, payload: dict) -> dict:
+    """The grader's own greedy decoding of the base model, one prompt at a time (trusted; no submission)."""
+    import torch
+
+    from solution import model_loader
+
+    name, device = payload.get("base_model"), payload.get("device")
+    tokenizer = model_loader.load_tokenizer(name)
+    base = model_loader.load_model(name, device=device)
+    outputs = []
+    with torch.inference_mode():
+        for prompt in payload["prompts"]:
+            inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(base.device)
+            generated = base.generate(
+                **inputs,
+                max_new_tokens=payload["max_new_tokens"],
+                do_sample=False,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+            outputs.append(
+                tokenizer.decode(generated[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+            )
+    return {"outputs": outputs}

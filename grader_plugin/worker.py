@@ -1,0 +1,154 @@
+"""The worker: a fresh interpreter that loads one submission entry point and runs one task.
+
+The grader starts it with ``python -I`` (no current folder, no ``PYTHON*`` variables) and a job
+file.  The worker limits its own address space first, imports the task from the grader's path,
+then puts the submission's private parent folder first on ``sys.path`` and forgets any module of
+the submission's name, so a submission called ``solution`` is never confused with the installed
+``solution`` package.  It writes one JSON result and leaves with ``os._exit`` so the submission's
+exit handlers cannot change it.  It never receives expected answers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+BOOTSTRAP = (
+    "import json, sys; job = json.load(open(sys.argv[1], encoding='utf-8')); "
+    "sys.path[:0] = [p for p in job['sys_path'] if p not in sys.path]; "
+    "from grader_plugin.worker import main; main(job)"
+)
+"""What ``python -I -c`` runs: find the grader on the grader's own path, then hand over."""
+
+
+class MissingEntryPoint(LookupError):
+    """None of the candidate entry points exists in the submission."""
+
+
+def _limit_memory(megabytes: int) -> None:
+    if megabytes <= 0:
+        return
+    import resource
+
+    limit = megabytes * 1024 * 1024
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _enter_submission(parent: str, package: str) -> None:
+    sys.path.insert(0, parent)
+    for name in list(sys.modules):
+        if name == package or name.startswith(package + "."):
+            del sys.modules[name]
+    importlib.invalidate_caches()
+
+
+def _load_attribute(spec: str, package: str | None):
+    """Import ``module:attribute``; None when that module or attribute does not exist."""
+    module_name, attribute = spec.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name and (module_name == error.name or module_name.startswith(error.name + ".")):
+            return None  # the candidate module itself is absent: try the next candidate
+        raise
+    return getattr(module, attribute, None)
+
+
+def _resolve(candidates: list[str], package: str | None):
+    for spec in candidates:
+        found = _load_attribute(spec, package)
+        if callable(found):
+            return found, spec
+    raise MissingEntryPoint(f"no entry point found; looked for {', '.join(candidates)}")
+
+
+def count_parameters(model) -> int | None:
+    """Parameters of a torch module held by ``model`` (itself or its ``.model``), else None."""
+    for holder in (model, getattr(model, "model", None)):
+        parameters = getattr(holder, "parameters", None)
+        if callable(parameters):
+            try:
+                return int(sum(p.numel() for p in parameters()))
+            except Exception:  # noqa: BLE001 - not a torch module after all
+                continue
+    return None
+
+
+def _where(error: BaseException, folder: str | None) -> str:
+    if not folder:
+        return ""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(folder + os.sep)]
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f" ({Path(last.filename).relative_to(Path(folder).parent).as_posix()}:{last.lineno})"
+
+
+def _is_memory_error(error: BaseException) -> bool:
+    text = str(error).lower()
+    return isinstance(error, MemoryError) or "can't allocate memory" in text or "out of memory" in text
+
+
+def run(job: dict) -> dict:
+    """Load the entry point and run the task; a result dict, whatever the submission does."""
+    package = job.get("package")
+    folder = str(Path(job["parent"]) / package) if package else None
+    used = None
+    try:
+        module_name, function_name = job["task"].split(":")
+        task = getattr(importlib.import_module(module_name), function_name)
+        model = None
+        if package:
+            _enter_submission(job["parent"], package)
+        if job.get("candidates"):
+            factory, used = _resolve(job["candidates"], package)
+            model = factory()
+        data = task(model, job["payload"])
+        return {"status": "ok", "data": data, "entry_point": used, "num_parameters": count_parameters(model)}
+    except MissingEntryPoint as error:
+        return {"status": "missing", "reason": str(error)}
+    except SystemExit as error:
+        return {
+            "status": "error",
+            "entry_point": used,
+            "reason": f"called sys.exit({error.code!r}){_where(error, folder)}",
+        }
+    except BaseException as error:  # noqa: BLE001 - any failure of submission code is a result
+        status = "memory" if _is_memory_error(error) else "error"
+        first_line = (str(error).strip().splitlines() or [""])[0][:200]
+        return {
+            "status": status,
+            "entry_point": used,
+            "reason": f"{type(error).__name__}: {first_line}{_where(error, folder)}",
+        }
+
+
+def _write_result(path: str, result: dict) -> None:
+    try:
+        text = json.dumps(result)
+    except (TypeError, ValueError) as error:
+        text = json.dumps({"status": "error", "reason": f"the task's result is not JSON data ({error})"})
+    staging = path + ".partial"
+    with open(staging, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(staging, path)
+
+
+def main(job: dict) -> None:
+    """Worker entry point (see :data:`BOOTSTRAP`)."""
+    _limit_memory(int(job.get("memory_mb") or 0))
+    result = run(job)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001 - a closed or replaced stream must not lose the result
+        pass
+    _write_result(job["result_path"], result)
+    os._exit(0)
