@@ -94,7 +94,8 @@ class GradePart(pytest.Item):
         if isinstance(excinfo.value, PartNotFull):
             result = excinfo.value.result
             lines = [
-                f"{result.name}: {result.points:g}/{result.max_points} points: {result.reason or 'rule broken'}"
+                f"{result.name}: {result.points:g}/{result.max_points} points: "
+                f"{result.reason or 'rule broken'}"
             ]
             return "\n".join(lines + [f"  {d}" for d in result.details])
         return super().repr_failure(excinfo, style=style)

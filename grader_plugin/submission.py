@@ -184,7 +184,10 @@ def _ignore_caches(_directory: str, names: list[str]) -> set[str]:
 
 
 def open_submission(path: Path | str, workdir: Path, max_bytes: int = MAX_UNCOMPRESSED_BYTES) -> Submission:
-    """Check the hand-in at ``path`` and copy it into ``workdir``; raise :class:`SubmissionError` if refused."""
+    """Check the hand-in at ``path`` and copy it into ``workdir``.
+
+    Raises :class:`SubmissionError` when the hand-in is refused.
+    """
     from grader_plugin.bundle import bundle_size
 
     source = Path(path)

@@ -106,7 +106,8 @@ def shape_problem(data: dict, prompts: int, sampled: int, returns: int) -> str |
     rows = data.get("sampled")
     if not (isinstance(rows, list) and len(rows) == sampled and all(_is_strings(r, returns) for r in rows)):
         return (
-            f"batched_generate(prompts, num_return_sequences={returns}) returned {_shorten(rows)}; expected a "
+            f"batched_generate(prompts, num_return_sequences={returns}) returned {_shorten(rows)}; "
+            f"expected a "
             f"list of {sampled} lists of {returns} strings"
         )
     single = data.get("single")

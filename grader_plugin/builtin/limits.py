@@ -51,7 +51,8 @@ def _bundle_score(context, outcome) -> PartResult:
         if p.name in ADAPTER_FILES and p.stat().st_size > profile.max_adapter_bytes
     ]
     for path, size in big:
-        note = f"{path.relative_to(submission.folder)} is {_mb(size)}, above {_mb(profile.max_adapter_bytes)} per adapter"
+        name = path.relative_to(submission.folder)
+        note = f"{name} is {_mb(size)}, above {_mb(profile.max_adapter_bytes)} per adapter"
         result.details.append(note)
         result.reason = result.reason or note
     return result
