@@ -96,6 +96,8 @@ class BaseLLM:
         return completions
 
     def _generate_chunk(self, prompts: list[str], returns: int, temperature: float) -> list[str]:
+        if temperature == 0 and returns > 1:  # greedy returns are identical: decode once, repeat
+            return [text for text in self._generate_chunk(prompts, 1, 0) for _ in range(returns)]
         import torch
 
         inputs = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)

@@ -139,7 +139,7 @@ def write_splits(out_dir: Path, train_size: int, valid_size: int, seed: int) -> 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "data")
-    parser.add_argument("--train-size", type=int, default=1000)
+    parser.add_argument("--train-size", type=int, default=5000)
     parser.add_argument("--valid-size", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args(argv)

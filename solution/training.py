@@ -1,0 +1,147 @@
+"""LoRA supervised fine-tuning shared by SFT (part 3) and RFT (part 4).
+
+Examples are ``prompt`` + ``completion`` pairs tokenized separately and concatenated, so the
+prompt's tokens at training time are exactly those the model sees at answer time; labels are
+-100 on the prompt so only the completion is learned.  Training runs with the transformers
+``Trainer``; its checkpoints and tensorboard logs go to a run folder, and only the final
+adapter is saved into the package.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+IGNORE_INDEX = -100
+
+
+class TrainingDataError(ValueError):
+    """A training example cannot be used (it would supervise nothing)."""
+
+
+@dataclass
+class LoraTrainingConfig:
+    """Hyper-parameters of one LoRA training run (saved next to the adapter)."""
+
+    rank: int = field(default=8, metadata={"help": "LoRA rank; 8 keeps the adapter near 10 MB"})
+    alpha: int = field(default=32, metadata={"help": "LoRA alpha, about 4x the rank"})
+    learning_rate: float = 2e-3
+    epochs: float = 1.0
+    batch_size: int = 32
+    warmup_steps: int = 5
+    weight_decay: float = 0.0
+    max_length: int = 256
+    seed: int = 1234
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self):
+        if self.rank < 1 or self.alpha <= 0:
+            raise ValueError(f"rank and alpha must be positive, got rank={self.rank} alpha={self.alpha}")
+        if self.epochs <= 0 or self.batch_size < 1 or self.learning_rate <= 0:
+            raise ValueError("epochs, batch_size and learning_rate must be positive")
+
+
+def tokenize_example(tokenizer, prompt: str, completion: str, max_length: int) -> dict:
+    """Input ids and labels that supervise only ``completion`` (and the end-of-text token)."""
+    if not completion.strip():
+        raise TrainingDataError(f"example {prompt[:60]!r} has an empty completion: it supervises nothing")
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    if len(completion_ids) >= max_length:
+        raise TrainingDataError(f"completion of {prompt[:60]!r} is longer than max_length={max_length}")
+    prompt_ids = prompt_ids[-(max_length - len(completion_ids)):]  # keep the end of overlong prompts
+    input_ids = prompt_ids + completion_ids
+    labels = [IGNORE_INDEX] * len(prompt_ids) + completion_ids
+    return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": labels}
+
+
+def describe_examples(tokenizer, examples: list[dict], model) -> str:
+    """Diagnosis printed before training: trainable share, supervised share, one example."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    positions = sum(len(e["labels"]) for e in examples)
+    supervised = sum(label != IGNORE_INDEX for e in examples for label in e["labels"])
+    first = examples[0]
+    shown = tokenizer.decode([t for t, label in zip(first["input_ids"], first["labels"], strict=True)
+                              if label == IGNORE_INDEX])
+    target = tokenizer.decode([label for label in first["labels"] if label != IGNORE_INDEX])
+    return (
+        f"trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)\n"
+        f"examples: {len(examples)}; supervised label positions: {supervised:,} of {positions:,} "
+        f"({100 * supervised / positions:.1f}%)\n"
+        f"example: prompt {shown!r} -> supervised {target!r}"
+    )
+
+
+def add_lora(model, config: LoraTrainingConfig):
+    """Wrap ``model`` with a fresh LoRA adapter on every linear layer."""
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, target_modules="all-linear", bias="none",
+                      task_type="CAUSAL_LM", lora_dropout=0.0)
+    return get_peft_model(model, lora)
+
+
+def train_lora(model, tokenizer, pairs: list[tuple[str, str]], config: LoraTrainingConfig,
+               run_dir: Path, adapter_dir: Path) -> Path:
+    """Train a LoRA adapter on ``(prompt, completion)`` pairs and save only the adapter.
+
+    ``run_dir`` receives tensorboard logs (under ``runs/``); ``adapter_dir`` is replaced by the final adapter,
+    its tokenizer-free config and ``training_config.json``.  Returns ``adapter_dir``.
+    """
+    import torch
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
+
+    set_seed(config.seed)
+    examples = [tokenize_example(tokenizer, p, c, config.max_length) for p, c in pairs]
+    if not examples:
+        raise TrainingDataError("no training examples")
+    model = add_lora(model, config)
+    if config.gradient_checkpointing:
+        model.enable_input_require_grads()
+    print(describe_examples(tokenizer, examples, model), flush=True)
+
+    tokenizer.padding_side = "right"
+    arguments = TrainingArguments(
+        output_dir=str(run_dir),
+        report_to=["tensorboard"],
+        per_device_train_batch_size=config.batch_size,
+        num_train_epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type="linear",
+        warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay,
+        logging_steps=5,
+        save_strategy="no",
+        seed=config.seed,
+        gradient_checkpointing=config.gradient_checkpointing,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+        remove_unused_columns=False,
+        train_sampling_strategy="group_by_length",  # batches of similar length waste less compute on padding
+    )
+    trainer = Trainer(
+        model=model,
+        args=arguments,
+        train_dataset=examples,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX, padding=True),
+    )
+    trainer.train()
+    tokenizer.padding_side = "left"
+    save_adapter(model, adapter_dir, {**asdict(config), "examples": len(examples)})
+    return adapter_dir
+
+
+def save_adapter(model, adapter_dir: Path, metadata: dict) -> None:
+    """Replace ``adapter_dir`` with the adapter weights, its config and the training config."""
+    adapter_dir = Path(adapter_dir)
+    staging = adapter_dir.with_name(adapter_dir.name + ".saving")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    (staging / "training_config.json").write_text(json.dumps(metadata, indent=2) + "\n")
+    (staging / "README.md").unlink(missing_ok=True)
+    shutil.rmtree(adapter_dir, ignore_errors=True)
+    staging.rename(adapter_dir)
