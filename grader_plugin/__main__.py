@@ -18,7 +18,8 @@ def grade(path: str, pytest_args: list[str]) -> int:
     """Run pytest with ``--grade PATH``; returns pytest's exit code."""
     import pytest
 
-    args = ["--grade", path, *pytest_args]
+    # One word, so that pytest takes its ini file from here, not from near the submission.
+    args = [f"--grade={path}", *pytest_args]
     if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
         args = ["-p", "grader_plugin.plugin", *args]
     return int(pytest.main(args))

@@ -138,9 +138,9 @@ def pytest_collection(session: pytest.Session):
     ihook.pytest_collectreport(report=report)
     items = list(report.result) if report.passed else []
     ihook.pytest_collection_modifyitems(session=session, config=session.config, items=items)
-    ihook.pytest_collection_finish(session=session)
     session.items = items
     session.testscollected = len(items)
+    ihook.pytest_collection_finish(session=session)
     return True
 
 

@@ -247,6 +247,10 @@ class GradingSession:
     def report(self) -> GradeReport:
         """The report of everything graded so far."""
         name = self.submission.package if self.submission else str(self.settings.path)
+        if self.refused:  # every selected part scores 0 with the refusal as its reason
+            for check in self.selected:
+                if check.name not in self.results:
+                    self.grade(check)
         parts = [self.results[c.name] for c in self.selected if c.name in self.results]
         not_graded = [c.name for c in self.selected if c.name not in self.results]
         detectors = [
