@@ -85,11 +85,12 @@ def add_lora(model, config: LoraTrainingConfig):
 
 
 def train_lora(model, tokenizer, pairs: list[tuple[str, str]], config: LoraTrainingConfig,
-               run_dir: Path, adapter_dir: Path) -> Path:
+               run_dir: Path, adapter_dir: Path, init_adapter: Path | None = None) -> Path:
     """Train a LoRA adapter on ``(prompt, completion)`` pairs and save only the adapter.
 
     ``run_dir`` receives tensorboard logs (under ``runs/``); ``adapter_dir`` is replaced by the final adapter,
-    its tokenizer-free config and ``training_config.json``.  Returns ``adapter_dir``.
+    its tokenizer-free config and ``training_config.json``.  With ``init_adapter``, training
+    continues from that adapter instead of a fresh one.  Returns ``adapter_dir``.
     """
     import torch
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
@@ -98,7 +99,12 @@ def train_lora(model, tokenizer, pairs: list[tuple[str, str]], config: LoraTrain
     examples = [tokenize_example(tokenizer, p, c, config.max_length) for p, c in pairs]
     if not examples:
         raise TrainingDataError("no training examples")
-    model = add_lora(model, config)
+    if init_adapter is None:
+        model = add_lora(model, config)
+    else:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True)
     if config.gradient_checkpointing:
         model.enable_input_require_grads()
     print(describe_examples(tokenizer, examples, model), flush=True)
@@ -131,7 +137,8 @@ def train_lora(model, tokenizer, pairs: list[tuple[str, str]], config: LoraTrain
     )
     trainer.train()
     tokenizer.padding_side = "left"
-    save_adapter(model, adapter_dir, {**asdict(config), "examples": len(examples)})
+    save_adapter(model, adapter_dir, {**asdict(config), "examples": len(examples),
+                                      "init_adapter": str(init_adapter) if init_adapter else None})
     return adapter_dir
 
 
