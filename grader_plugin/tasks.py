@@ -40,6 +40,7 @@ def answer_questions(model, payload: dict) -> dict:
     questions = payload["questions"]
     recorded: list[str] = []
     original = getattr(model, "batched_generate", None)
+    patched_before = "batched_generate" in getattr(model, "__dict__", {})
     if callable(original):
 
         def recording(prompts, *args, **kwargs):
@@ -52,7 +53,9 @@ def answer_questions(model, payload: dict) -> dict:
     try:
         answers = model.answer(*questions)
     finally:
-        if callable(original):
+        if callable(original) and patched_before:
+            model.batched_generate = original  # leave an instance-level patch as it was found
+        elif callable(original):
             del model.batched_generate
     answers = list(answers) if isinstance(answers, list | tuple) else [answers]
     return {
