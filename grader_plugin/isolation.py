@@ -140,6 +140,7 @@ def run_task(
                 result.get("num_parameters"),
                 output,
                 seconds,
+                result.get("integrity"),
             )
         code = process.returncode
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"

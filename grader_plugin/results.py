@@ -21,6 +21,8 @@ class WorkerOutcome:
     :param num_parameters: parameters of the loaded model, when it had any.
     :param output: the worker's captured output, size-capped.
     :param seconds: wall time of the worker.
+    :param integrity: what the worker's integrity recorder saw (file opens, events, patched
+        methods, changed grader modules; see :mod:`grader_plugin.integrity.recorder`), or None.
     """
 
     status: str
@@ -30,6 +32,7 @@ class WorkerOutcome:
     num_parameters: int | None = None
     output: str = ""
     seconds: float = 0.0
+    integrity: dict | None = None
 
     @property
     def ok(self) -> bool:

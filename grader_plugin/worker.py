@@ -10,6 +10,7 @@ exit handlers cannot change it.  It never receives expected answers.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -97,7 +98,24 @@ def _is_memory_error(error: BaseException) -> bool:
 
 
 def run(job: dict) -> dict:
-    """Load the entry point and run the task; a result dict, whatever the submission does."""
+    """Load the entry point and run the task; a result dict, whatever the submission does.
+
+    The result's ``integrity`` holds what :class:`grader_plugin.integrity.recorder.Recorder` saw
+    from before the submission was imported until the task returned.
+    """
+    from grader_plugin.integrity.recorder import Recorder
+
+    package = job.get("package")
+    with contextlib.suppress(Exception):  # the grader's task module, so that it is fingerprinted
+        importlib.import_module(job["task"].split(":")[0])
+    recorder = Recorder(str(Path(job["parent"]) / package) if package else None)
+    finish = recorder.finish  # bound now: a submission patching the class cannot change the report
+    result = _run(job, recorder)
+    result["integrity"] = finish()
+    return result
+
+
+def _run(job: dict, recorder) -> dict:
     package = job.get("package")
     folder = str(Path(job["parent"]) / package) if package else None
     used = None
@@ -110,6 +128,7 @@ def run(job: dict) -> dict:
         if job.get("candidates"):
             factory, used = _resolve(job["candidates"], package)
             model = factory()
+            recorder.loaded(model)
         data = task(model, job["payload"])
         return {"status": "ok", "data": data, "entry_point": used, "num_parameters": count_parameters(model)}
     except MissingEntryPoint as error:
@@ -143,6 +162,7 @@ def _write_result(path: str, result: dict) -> None:
 
 def main(job: dict) -> None:
     """Worker entry point (see :data:`BOOTSTRAP`)."""
+    write = _write_result  # bound before submission code runs, which may patch this module
     _limit_memory(int(job.get("memory_mb") or 0))
     result = run(job)
     try:
@@ -150,5 +170,5 @@ def main(job: dict) -> None:
         sys.stderr.flush()
     except Exception:  # noqa: BLE001 - a closed or replaced stream must not lose the result
         pass
-    _write_result(job["result_path"], result)
+    write(job["result_path"], result)
     os._exit(0)
