@@ -20,20 +20,13 @@ def base_value(unit: Unit) -> str:
 
 
 def compact_number(value: float) -> str:
-    """Six significant digits, without exponent for large values (digits are one token each)."""
-    rounded = float(f"{value:.6g}")
-    if rounded >= 1e6 and rounded.is_integer():
-        return str(int(rounded))
-    return f"{rounded:.6g}"
+    """Six significant digits; very large or small values in exponent form (``1e9``, ``3.15569e9``).
 
-
-def answer_expression(question: Question) -> str:
-    """``N * value(source) / value(target)``, dropping a ``/ 1`` or ``* 1`` factor."""
-    expression = f"{question.quantity} * {base_value(question.source)}"
-    target = base_value(question.target)
-    return expression if target == "1" else f"{expression} / {target}"
-
-
-def answer_completion(question: Question) -> str:
-    """The supervised completion: a space, then the expression inside answer tags."""
-    return f" <answer>{answer_expression(question)}</answer>"
+    Digits are one token each, and a small model miscounts long runs of zeros (1000000 against
+    1000000000); an exponent says the same in three tokens.
+    """
+    if 1e-3 <= abs(value) < 1e5:
+        return f"{value:.6g}"
+    mantissa, exponent = f"{value:.5e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
