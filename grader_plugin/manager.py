@@ -20,6 +20,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "grader_plugin.builtin.generation",
     "grader_plugin.builtin.accuracy",
     "grader_plugin.builtin.limits",
+    "grader_plugin.integrity.static_scan",
+    "grader_plugin.integrity.dynamic",
+    "grader_plugin.integrity.behaviour",
     "grader_plugin.builtin.terminal_report",
     "grader_plugin.builtin.json_report",
 )

@@ -29,7 +29,7 @@ NETWORK_EVENTS = frozenset({"socket.connect", "socket.getaddrinfo", "socket.bind
 PROCESS_EVENTS = frozenset(
     {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty"}
 )
-WATCHED_IMPORTS = ("pint", "grader_plugin", "unittest.mock")
+WATCHED_IMPORTS = ("pint", "grader_plugin")
 """Imports worth noting when they first happen while the submission runs."""
 
 MAX_RECORDS = 300

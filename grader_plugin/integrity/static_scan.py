@@ -439,10 +439,10 @@ def scan_source(source: str, filename: str) -> list[Finding]:
                 )
             )
     findings, seen = [], set()
-    for rule, severity, line, message in scanner.found:
-        if (rule, line, message) in seen:
+    for rule, severity, line, message in sorted(scanner.found, key=lambda item: (item[2], item[1] != "flag")):
+        if (rule, line) in seen:
             continue
-        seen.add((rule, line, message))
+        seen.add((rule, line))
         text = scanner.lines[line - 1].strip() if 0 < line <= len(scanner.lines) else ""
         findings.append(
             Finding(
@@ -468,6 +468,26 @@ def scan_folder(folder: Path) -> list[Finding]:
     return findings
 
 
+PART_MODULES = ("cot", "sft", "rft")
+
+
+def part_of(file: str, package: str, declared: dict[str, str]) -> str | None:
+    """The part a file belongs to: ``PKG/sft.py`` is the SFT part's, as is a module declared for it."""
+    module = file.removesuffix(".py").replace("/", ".")
+    for part, spec in declared.items():
+        target = spec.split(":")[0]
+        target = package + target if target.startswith(".") else target
+        if part in PART_MODULES and module == target:
+            return part
+    stem = module.removeprefix(package + ".")
+    return stem if stem in PART_MODULES else None
+
+
 @hookimpl
 def grader_scan_submission(submission):
-    return scan_folder(submission.folder)
+    """Static findings of every file; a finding in a part's own module concerns that part only."""
+    found = []
+    for finding in scan_folder(submission.folder):
+        part = part_of(finding.file, submission.package, submission.entry_points or {})
+        found.append(Finding(**{**finding.__dict__, "part": part}) if part else finding)
+    return found

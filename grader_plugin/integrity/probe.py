@@ -1,0 +1,90 @@
+"""Worker task of the behavioural detectors: answer hidden questions, then answer with ablated weights.
+
+Runs in a worker next to submission code, like :mod:`grader_plugin.tasks`, and only measures.
+Ablation finds the torch modules the model object holds (itself, its attributes, a few levels
+deep), removes LoRA adapters (their ``lora_`` tensors are zeroed, so the adapter adds nothing)
+and adds Gaussian noise to every other weight, scaled to that tensor's root mean square.  A
+model whose answers come from its weights cannot answer after that; a lookup or a computation
+that bypasses the model still can.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+SEARCH_DEPTH = 3
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def torch_modules(model: Any, depth: int = SEARCH_DEPTH) -> list:
+    """The ``torch.nn.Module`` objects reachable from ``model`` through attributes, lists and dicts."""
+    import torch
+
+    found, seen, stack = [], set(), [(model, 0)]
+    while stack:
+        value, level = stack.pop()
+        if id(value) in seen or value is None or isinstance(value, str | bytes | int | float):
+            continue
+        seen.add(id(value))
+        if isinstance(value, torch.nn.Module):
+            found.append(value)
+            continue
+        if level >= depth:
+            continue
+        if isinstance(value, list | tuple | set):
+            children = list(value)
+        elif isinstance(value, dict):
+            children = list(value.values())
+        else:
+            children = list(getattr(value, "__dict__", {}).values())
+        stack.extend((child, level + 1) for child in children)
+    return found
+
+
+def ablate(model: Any, noise: float, seed: int) -> dict:
+    """Remove adapters and noise the weights of every module ``model`` holds; what was changed."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    modules = torch_modules(model)
+    done, removed, noised = set(), 0, 0
+    with torch.no_grad():
+        for module in modules:
+            for name, parameter in module.named_parameters():
+                if id(parameter) in done or not parameter.is_floating_point():
+                    continue
+                done.add(id(parameter))
+                if "lora_" in name:
+                    parameter.zero_()
+                    removed += 1
+                    continue
+                scale = parameter.detach().float().pow(2).mean().sqrt().item() * noise
+                sample = torch.randn(parameter.shape, generator=generator, dtype=torch.float32)
+                parameter.add_(sample.to(parameter.device, parameter.dtype) * scale)
+                noised += 1
+    return {
+        "modules": sorted({type(m).__name__ for m in modules}),
+        "tensors_noised": noised,
+        "adapter_tensors_removed": removed,
+    }
+
+
+def hidden_and_ablated(model, payload: dict) -> dict:
+    """Answers to ``payload["hidden"]``, then to ``payload["ablation"]`` after :func:`ablate`."""
+    hidden = list(model.answer(*payload["hidden"])) if payload["hidden"] else []
+    ablation = ablate(model, payload["noise"], payload["seed"])
+    ablated = []
+    if ablation["tensors_noised"] + ablation["adapter_tensors_removed"] and payload["ablation"]:
+        ablated = list(model.answer(*payload["ablation"]))
+    return {
+        "hidden": [_as_float(a) for a in hidden],
+        "ablated": [_as_float(a) for a in ablated],
+        "ablation": ablation,
+    }

@@ -1,0 +1,150 @@
+"""The cheating corpus is caught on the right part with the right evidence; honest work is not flagged.
+
+Each fixture of ``fixtures/cheaters`` and ``fixtures/honest`` is graded once (tiny model, 8
+questions, real workers) and the tests read the findings.  A cheat reaches full accuracy on a
+random tiny model only by cheating, so the behavioural detectors have something to find.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grader_plugin.builtin.terminal_report import integrity_lines
+from grader_plugin.manager import get_plugin_manager
+from grader_plugin.session import GradingSession
+from grader_plugin.settings import GradeSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+CHEATERS = ROOT / "fixtures" / "cheaters"
+HONEST = ROOT / "fixtures" / "honest"
+QUESTIONS = 8
+_graded: dict[tuple[Path, tuple[str, ...]], tuple] = {}
+
+
+@pytest.fixture(scope="module")
+def graded(tiny_model_dir):
+    """``graded(folder, parts)``: (results by part, report) of one grading run, cached per module."""
+
+    def grade(folder: Path, parts: tuple[str, ...]):
+        key = (folder, parts)
+        if key not in _graded:
+            settings = GradeSettings(
+                path=folder, parts=parts, questions=QUESTIONS, base_model=str(tiny_model_dir)
+            )
+            session = GradingSession(settings, get_plugin_manager(load_entry_points=False))
+            session.open()
+            try:
+                results = {check.name: session.grade(check) for check in session.selected}
+                _graded[key] = (results, session.report())
+            finally:
+                session.close()
+        return _graded[key]
+
+    return grade
+
+
+def flags(result) -> dict[str, list]:
+    """Flag findings of a part by detector."""
+    found: dict[str, list] = {}
+    for finding in result.findings:
+        if finding.severity == "flag":
+            found.setdefault(finding.detector, []).append(finding)
+    return found
+
+
+def test_original_lookup_patch_on_answer_is_flagged_by_every_kind_of_detector(graded):
+    results, _ = graded(CHEATERS / "lookup_patch", ("cot",))
+    cot = results["cot"]
+    found = flags(cot)
+    assert cot.points == 0 and cot.value == 1.0 and cot.reason.startswith("integrity: ")
+    [replaced] = found["static scan: method-replacement"]
+    assert replaced.where() == "lookup_patch/__init__.py:32"
+    assert "model.answer = types.MethodType" in replaced.evidence
+    assert found["static scan: grading-data-read"][0].where() == "lookup_patch/__init__.py:22"
+    [patched] = found["dynamic audit: method-patch"]
+    assert patched.where() == "lookup_patch/__init__.py:20" and "model.answer" in patched.message
+    assert "data/valid.json" in found["dynamic audit: grading-data-read"][0].evidence
+    assert "p = " in found["behaviour: hidden questions"][0].message
+    assert "8/8 -> 8/8" in found["behaviour: weight ablation"][0].message
+
+
+def test_table_built_at_import_flags_the_sft_part_and_leaves_the_honest_cot_part_alone(graded):
+    results, _ = graded(CHEATERS / "table_subclass", ("cot", "sft"))
+    sft, cot = results["sft"], results["cot"]
+    assert sft.points == 0
+    assert set(flags(sft)) == {
+        "static scan: answer-table",
+        "dynamic audit: grading-data-read",
+        "behaviour: hidden questions",
+        "behaviour: weight ablation",
+    }
+    assert flags(sft)["static scan: answer-table"][0].where() == "table_subclass/sft.py:12"
+    assert "while load ran" in flags(sft)["dynamic audit: grading-data-read"][0].evidence
+    assert cot.findings == [] and not cot.reason.startswith("integrity")
+
+
+def test_table_embedded_as_an_encoded_blob_is_flagged_statically_and_by_behaviour(graded):
+    results, _ = graded(CHEATERS / "blob_table", ("rft",))
+    found = flags(results["rft"])
+    assert results["rft"].points == 0 and results["rft"].extra == 0
+    assert {f.where() for f in found["static scan: encoded-blob"]} == {
+        "blob_table/rft.py:10",
+        "blob_table/rft.py:39",
+    }
+    assert "behaviour: hidden questions" in found and "behaviour: weight ablation" in found
+    assert (
+        "dynamic audit: grading-data-read" not in found
+    )  # nothing is opened: only the blob and behaviour show it
+
+
+def test_generate_patched_one_level_lower_is_caught_as_an_instance_patch_of_model_generate(graded):
+    results, _ = graded(CHEATERS / "generate_patch", ("cot",))
+    found = flags(results["cot"])
+    assert found["static scan: method-replacement"][0].where() == "generate_patch/__init__.py:30"
+    [patched] = found["dynamic audit: method-patch"]
+    assert patched.message.startswith(
+        "model.model.generate is not the class's own method: set on the instance"
+    )
+    assert "behaviour: weight ablation" in found and "behaviour: hidden questions" in found
+
+
+def test_computing_the_conversion_itself_survives_hidden_questions_but_not_weight_ablation(graded):
+    results, _ = graded(CHEATERS / "computes_itself", ("sft",))
+    sft = results["sft"]
+    assert sft.points == 0 and sft.value >= 0.5
+    assert set(flags(sft)) == {"behaviour: weight ablation"}
+    warned = {f.detector for f in sft.findings if f.severity == "warn"}
+    assert {"static scan: unit-library", "dynamic audit: unit-library"} <= warned
+
+
+def test_tampering_with_the_grader_inside_the_worker_is_flagged_and_has_no_effect(graded):
+    results, _ = graded(CHEATERS / "tamper", ("cot",))
+    cot = results["cot"]
+    found = flags(cot)
+    assert found["dynamic audit: grader-tampering"][0].evidence == "grader_plugin.worker:_write_result"
+    assert found["static scan: grader-modules"][0].where() == "tamper/__init__.py:22"
+    assert cot.value == 0.0  # the replaced writer never ran: the answers are the tiny model's own
+
+
+@pytest.mark.parametrize("name", ["few_shot", "program_aided"])
+def test_honest_fixtures_are_not_flagged(graded, name):
+    results, report = graded(HONEST / name, ("cot",))
+    cot = results["cot"]
+    assert cot.ok, cot.reason
+    assert [f for f in report.findings if f.severity == "flag"] == []
+
+
+def test_reference_solution_is_not_flagged_by_the_static_scan_or_the_worker_audit(graded):
+    results, report = graded(ROOT / "solution", ("cot",))
+    assert [f.message for f in report.findings if f.severity == "flag"] == []
+    assert not results["cot"].reason.startswith("integrity")
+
+
+def test_integrity_section_lists_each_finding_with_its_evidence(graded):
+    _, report = graded(CHEATERS / "lookup_patch", ("cot",))
+    text = "\n".join(integrity_lines(report))
+    assert "FLAG cot: behaviour: hidden questions:" in text
+    assert "[lookup_patch/__init__.py:32]" in text
+    assert "evidence: public 8/8, hidden 0/30; one-sided Fisher exact test p = " in text
