@@ -39,8 +39,8 @@ def main() -> None:
     stored = {row[0] for row in Dataset("valid").data} | {row[0] for row in Dataset("train").data}
     fresh = [q.as_row() for q in make_questions(args.fresh, args.fresh_seed, exclude=stored)]
     print(f"machine: {platform.machine()}, python {platform.python_version()}")
-    print("| part | valid[:%d] accuracy | answer rate | %d fresh accuracy | answer rate | seconds |"
-          % (args.public, args.fresh))
+    print(f"| part | valid[:{args.public}] accuracy | answer rate | {args.fresh} fresh accuracy | answer rate "
+          "| seconds |")
     print("|---|---|---|---|---|---|")
     for part in args.parts:
         start = time.perf_counter()

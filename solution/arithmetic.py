@@ -93,3 +93,16 @@ def parse_tagged_answer(output: str) -> float:
     """The number inside the ``<answer>`` tags of ``output``; NaN when absent or unreadable."""
     inner = extract_answer_text(output)
     return _NAN if inner is None else evaluate_number(inner)
+
+
+def compact_number(value: float) -> str:
+    """Six significant digits; very large or small values in exponent form (``1e9``, ``3.15569e9``).
+
+    Digits are one token each, and a small model miscounts long runs of zeros (1000000 against
+    1000000000); an exponent says the same in three tokens.
+    """
+    if 1e-3 <= abs(value) < 1e5:
+        return f"{value:.6g}"
+    mantissa, exponent = f"{value:.5e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"

@@ -19,6 +19,7 @@ from collections import Counter
 from functools import cached_property
 from pathlib import Path
 
+from solution.arithmetic import compact_number
 from solution.base_llm import BaseLLM
 
 TRAIN_FILE = Path(__file__).resolve().parent.parent / "data" / "train.json"
@@ -41,7 +42,7 @@ def _worked_answer(question: str, answer: float) -> str | None:
     if len(quantities) != 1 or int(quantities[0]) == 0 or not math.isfinite(answer):
         return None
     quantity = int(quantities[0])
-    return f"<answer>{quantity} * {answer / quantity:.6g}</answer>"
+    return f"<answer>{quantity} * {compact_number(answer / quantity)}</answer>"
 
 
 class CoTModel(BaseLLM):

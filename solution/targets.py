@@ -6,7 +6,7 @@ byte).  A question converting N units of A into B is answered ``N * value(A) / v
 
 from __future__ import annotations
 
-from solution.questions import Question
+from solution.arithmetic import compact_number
 from solution.units import UNITS, Unit, convert
 
 BASE_UNITS = {"length": "meter", "mass": "gram", "volume": "liter", "time": "second",
@@ -17,16 +17,3 @@ def base_value(unit: Unit) -> str:
     """The value of one ``unit`` in its family's base unit, written compactly."""
     base = next(u for u in UNITS if u.pint_expr == BASE_UNITS[unit.family])
     return compact_number(convert(1, unit, base))
-
-
-def compact_number(value: float) -> str:
-    """Six significant digits; very large or small values in exponent form (``1e9``, ``3.15569e9``).
-
-    Digits are one token each, and a small model miscounts long runs of zeros (1000000 against
-    1000000000); an exponent says the same in three tokens.
-    """
-    if 1e-3 <= abs(value) < 1e5:
-        return f"{value:.6g}"
-    mantissa, exponent = f"{value:.5e}".split("e")
-    mantissa = mantissa.rstrip("0").rstrip(".")
-    return f"{mantissa}e{int(exponent)}"

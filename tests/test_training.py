@@ -10,7 +10,13 @@ import torch
 from solution import datagen
 from solution.adapters import AdapterError, load_with_adapter
 from solution.base_llm import BaseLLM
-from solution.training import IGNORE_INDEX, LoraTrainingConfig, TrainingDataError, tokenize_example, train_lora
+from solution.training import (
+    IGNORE_INDEX,
+    LoraTrainingConfig,
+    TrainingDataError,
+    tokenize_example,
+    train_lora,
+)
 
 PAIRS = [("How many meters in 5 km?", " <answer>5 * 1000</answer>"),
          ("Convert 2 kg to g.", " <answer>2 * 1000</answer>"),
