@@ -126,8 +126,21 @@ class GradingSession:
             self.refused = str(error)
             return
         self.submission = submission
+        self._share_training_split(submission)
         for found in self.pm.hook.grader_scan_submission(submission=submission):
             self.findings.extend(found or [])
+
+    def _share_training_split(self, submission: Submission) -> None:
+        """Put the public training split beside the package copy, where the course layout has it.
+
+        Submissions may read few-shot examples from ``data/train.json`` next to their package;
+        the validation split, whose answers are graded, is never placed there.
+        """
+        train = self.settings.data_dir / "train.json"
+        if train.is_file():
+            shared = submission.parent / "data"
+            shared.mkdir(exist_ok=True)
+            shutil.copyfile(train, shared / "train.json")
 
     def close(self) -> None:
         shutil.rmtree(self._workdir, ignore_errors=True)
