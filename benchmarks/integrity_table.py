@@ -1,0 +1,87 @@
+"""Prints the BENCHMARKS.md table of the integrity detectors: which detectors catch each cheat,
+false positives over the honest submissions, and the grading time the detectors add.
+
+Each fixture is graded twice on the tiny test model (same parts, same questions): with every
+built-in plugin, and with the three integrity plugins unregistered.
+
+Usage: OMP_NUM_THREADS=1 python benchmarks/integrity_table.py [--questions 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from grader_plugin.manager import get_plugin_manager
+from grader_plugin.session import GradingSession
+from grader_plugin.settings import GradeSettings
+from solution.tiny_model import build_tiny_model
+
+ROOT = Path(__file__).resolve().parent.parent
+INTEGRITY = ("grader_plugin.integrity.static_scan", "grader_plugin.integrity.dynamic",
+             "grader_plugin.integrity.behaviour")
+CASES = (
+    ("lookup patch on answer()", "cheaters/lookup_patch", ("cot",), True),
+    ("subclass with import-time table", "cheaters/table_subclass", ("sft",), True),
+    ("table embedded as encoded blob", "cheaters/blob_table", ("rft",), True),
+    ("model.generate emits looked-up answer", "cheaters/generate_patch", ("cot",), True),
+    ("parses and converts itself (pint)", "cheaters/computes_itself", ("sft",), True),
+    ("tampers with grader modules", "cheaters/tamper", ("cot",), True),
+    ("honest: few-shot from train.json", "honest/few_shot", ("cot",), False),
+    ("honest: program-aided answers", "honest/program_aided", ("cot",), False),
+    ("honest: reference solution (CoT)", "../solution", ("cot",), False),
+)
+
+
+def grade(folder: Path, parts, questions: int, base_model: str, integrity: bool):
+    pm = get_plugin_manager(load_entry_points=False)
+    if not integrity:
+        for name in INTEGRITY:
+            pm.unregister(name=name)
+    settings = GradeSettings(path=folder, parts=parts, questions=questions, base_model=base_model)
+    started = time.perf_counter()
+    session = GradingSession(settings, pm)
+    session.open()
+    try:
+        results = [session.grade(check) for check in session.selected]
+    finally:
+        session.close()
+    return results, time.perf_counter() - started
+
+
+def family(detector: str) -> str:
+    if detector.startswith("behaviour: hidden"):
+        return "hidden questions"
+    if detector.startswith("behaviour: weight"):
+        return "weight ablation"
+    return detector.split(":")[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--questions", type=int, default=8)
+    args = parser.parse_args()
+    base_model = str(build_tiny_model(Path(tempfile.gettempdir()) / "unitconv-tiny-llama"))
+    print("| submission | part | flagged | detectors that flagged it | warnings | points | extra time |")
+    print("|---|---|---|---|---|---|---|")
+    false_positives = honest = 0
+    for label, relative, parts, cheat in CASES:
+        folder = (ROOT / "fixtures" / relative).resolve()
+        with_detectors, seconds = grade(folder, parts, args.questions, base_model, True)
+        _, baseline = grade(folder, parts, args.questions, base_model, False)
+        findings = [f for r in with_detectors for f in r.findings]
+        flagged = sorted({family(f.detector) for f in findings if f.severity == "flag"})
+        warned = sum(f.severity == "warn" for f in findings)
+        if not cheat:
+            honest += 1
+            false_positives += bool(flagged)
+        points = ", ".join(f"{r.points:g}/{r.max_points}" for r in with_detectors)
+        print(f"| {label} | {', '.join(parts)} | {'yes' if flagged else 'no'} | {', '.join(flagged) or '-'} "
+              f"| {warned} | {points} | {seconds - baseline:+.1f} s ({baseline:.1f} s -> {seconds:.1f} s) |")
+    print(f"\nFalse positives (flags) over honest submissions: {false_positives} of {honest}.")
+
+
+if __name__ == "__main__":
+    main()
