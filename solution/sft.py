@@ -50,7 +50,7 @@ def training_pairs(count: int, seed: int = TRAIN_SEED) -> list[tuple[str, str]]:
     return [(q.text, answer_completion(q)) for q in make_questions(count, seed, exclude=valid)]
 
 
-def train_model(output_dir: Path = MODEL_DIR, questions: int = 3000, checkpoint: str | None = None,
+def train_model(output_dir: Path = MODEL_DIR, questions: int = 4000, checkpoint: str | None = None,
                 **config_overrides) -> Path:
     """Train the SFT adapter on ``questions`` generated questions and save it to ``output_dir``."""
     from solution import model_loader
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Part 3: LoRA SFT")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train and save the adapter to solution/sft_model")
-    train.add_argument("--questions", type=int, default=3000)
+    train.add_argument("--questions", type=int, default=4000)
     train.add_argument("--output-dir", type=Path, default=MODEL_DIR)
     for f in fields(LoraTrainingConfig):
         train.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,

@@ -21,10 +21,12 @@ def base_value(unit: Unit) -> str:
 
 
 def answer_expression(question: Question) -> str:
-    """``N * value(source) / value(target)``, dropping a ``/ 1`` factor."""
-    expression = f"{question.quantity} * {base_value(question.source)}"
-    target = base_value(question.target)
-    return expression if target == "1" else f"{expression} / {target}"
+    """``N * value(source) / value(target)``, always in this shape (also ``/ 1``).
+
+    One fixed shape is easier to learn than one that drops a factor of 1 sometimes: a model
+    unsure whether a division follows tends to loop on ``/ 1 / 1``.
+    """
+    return f"{question.quantity} * {base_value(question.source)} / {base_value(question.target)}"
 
 
 def answer_completion(question: Question) -> str:
