@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("output_json", nargs="?", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--oversample", type=int, default=4)
     parser.add_argument("--temperature", type=float, default=0.7)
-    parser.add_argument("--limit", type=int, default=2000, help="first N training questions")
+    parser.add_argument("--limit", type=int, default=1000, help="first N training questions")
     args = parser.parse_args(argv)
     generate_dataset(args.output_json, args.oversample, args.temperature, limit=args.limit)
 

@@ -102,7 +102,7 @@ def test_table_embedded_as_an_encoded_blob_is_flagged_statically_and_by_behaviou
 def test_generate_patched_one_level_lower_is_caught_as_an_instance_patch_of_model_generate(graded):
     results, _ = graded(CHEATERS / "generate_patch", ("cot",))
     found = flags(results["cot"])
-    assert found["static scan: method-replacement"][0].where() == "generate_patch/__init__.py:30"
+    assert found["static scan: method-replacement"][0].where() == "generate_patch/__init__.py:32"
     [patched] = found["dynamic audit: method-patch"]
     assert patched.message.startswith(
         "model.model.generate is not the class's own method: set on the instance"
