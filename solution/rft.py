@@ -38,7 +38,21 @@ def rft_pairs(rft_json: Path = RFT_DATA) -> list[tuple[str, str]]:
     if not rft_json.is_file():
         raise FileNotFoundError(f"{rft_json}: no RFT data; make it with `python -m solution.datagen`")
     rows = json.loads(rft_json.read_text())
-    return [(q, reasoning if reasoning.startswith(" ") else " " + reasoning) for q, _, reasoning in rows]
+    return [(q, reasoning if reasoning.startswith(" ") else " " + reasoning) for q, answer, reasoning in rows
+            if _exactly_right(reasoning, answer)]
+
+
+def _exactly_right(reasoning: str, answer: float) -> bool:
+    """Stricter than the course's check, which accepts any value under 0.0005 for a tiny answer.
+
+    A chain like ``4 * 1 / 1e9`` for "5 bytes to gigabytes" passes the course's check (both
+    round to 0) but teaches a wrongly copied quantity, so training keeps only chains within
+    0.1% of the answer, unrounded.
+    """
+    from solution.arithmetic import parse_tagged_answer
+
+    value = parse_tagged_answer(reasoning)
+    return abs(value - answer) <= 1e-3 * abs(answer)
 
 
 def train_model(output_dir: Path = MODEL_DIR, direct_questions: int = 1500, checkpoint: str | None = None,
@@ -61,10 +75,9 @@ def train_model(output_dir: Path = MODEL_DIR, direct_questions: int = 1500, chec
 
 def test_model(max_question: int = 100, checkpoint: str | None = None) -> None:
     """Print accuracy and answer rate of the saved adapter on ``valid[:max_question]``."""
-    from solution.data import Dataset, benchmark
+    from solution.data import print_validation_accuracy
 
-    result = benchmark(load(checkpoint), Dataset("valid"), max_question)
-    print(f"accuracy={result.accuracy:.3f} answer_rate={result.answer_rate:.3f}")
+    print_validation_accuracy(load(checkpoint), max_question)
 
 
 def main(argv: list[str] | None = None) -> None:
