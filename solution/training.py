@@ -138,7 +138,7 @@ def train_lora(model, tokenizer, pairs: list[tuple[str, str]], config: LoraTrain
     trainer.train()
     tokenizer.padding_side = "left"
     save_adapter(model, adapter_dir, {**asdict(config), "examples": len(examples),
-                                      "init_adapter": str(init_adapter) if init_adapter else None})
+                                      "init_adapter": Path(init_adapter).name if init_adapter else None})
     return adapter_dir
 
 
