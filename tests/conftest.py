@@ -24,3 +24,17 @@ def tiny_llm(tiny_model_dir):
     from solution.base_llm import BaseLLM
 
     return BaseLLM(str(tiny_model_dir), device="cpu", max_new_tokens=12)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` need a CUDA device; skip them (with the reason) where none exists."""
+    gpu_items = [item for item in items if "gpu" in item.keywords]
+    if not gpu_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (run `tox -e gpu` on a GPU machine)")
+    for item in gpu_items:
+        item.add_marker(skip)

@@ -82,3 +82,15 @@ def test_cot_prompt_uses_the_chat_template_with_worked_examples(tiny_model_dir):
     assert prompt.count("<|im_start|>user") >= 4
     assert prompt.rstrip().endswith("<|im_start|>assistant")
     assert "How many grams in 3 kg?" in prompt and "<answer>" in prompt
+
+
+@pytest.mark.gpu
+def test_batched_greedy_output_equals_unbatched_on_cuda(tiny_model_dir):
+    import torch
+
+    from solution import model_loader
+
+    model = model_loader.load_model(str(tiny_model_dir), device="cuda", dtype=torch.float32)
+    llm = BaseLLM(model=model, tokenizer=model_loader.load_tokenizer(str(tiny_model_dir)), max_new_tokens=12)
+    assert llm.model.device.type == "cuda"
+    assert llm.batched_generate(PROMPTS) == [llm.generate(p) for p in PROMPTS]
