@@ -92,9 +92,10 @@ def load(checkpoint: str | None = None, **kwargs) -> CoTModel:
 
 def test_model(max_question: int = 100) -> None:
     """Print accuracy and answer rate on the first ``max_question`` validation questions."""
-    from solution.data import print_validation_accuracy
+    from solution.data import Dataset, benchmark
 
-    print_validation_accuracy(load(), max_question)
+    result = benchmark(load(), Dataset("valid"), max_question)
+    print(f"accuracy={result.accuracy:.3f} answer_rate={result.answer_rate:.3f}")
 
 
 if __name__ == "__main__":

@@ -91,10 +91,3 @@ def benchmark(func: BaseLLM, dataset, max_question: int) -> BenchmarkResult:
     rows = [dataset[i] for i in range(min(len(dataset), max_question))]
     answers = func.answer(*[row[0] for row in rows])
     return BenchmarkResult.from_answers(answers, rows, max_question)
-
-
-def print_validation_accuracy(model: BaseLLM, max_question: int = 100) -> BenchmarkResult:
-    """Benchmark ``model`` on ``valid[:max_question]`` and print accuracy and answer rate."""
-    result = benchmark(model, Dataset("valid"), max_question)
-    print(f"accuracy={result.accuracy:.3f} answer_rate={result.answer_rate:.3f}")
-    return result

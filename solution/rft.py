@@ -75,9 +75,10 @@ def train_model(output_dir: Path = MODEL_DIR, direct_questions: int = 1500, chec
 
 def test_model(max_question: int = 100, checkpoint: str | None = None) -> None:
     """Print accuracy and answer rate of the saved adapter on ``valid[:max_question]``."""
-    from solution.data import print_validation_accuracy
+    from solution.data import Dataset, benchmark
 
-    print_validation_accuracy(load(checkpoint), max_question)
+    result = benchmark(load(checkpoint), Dataset("valid"), max_question)
+    print(f"accuracy={result.accuracy:.3f} answer_rate={result.answer_rate:.3f}")
 
 
 def main(argv: list[str] | None = None) -> None:
