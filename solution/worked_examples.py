@@ -1,0 +1,145 @@
+"""Worked examples for few-shot prompts, chosen from the training split by the units they convert.
+
+A question names two units: the one written right after its quantity (or after "from", as in
+"the conversion from week to day for 5 units") is the source, the other the target.  Spellings
+come from :mod:`solution.unit_names` (names only, no conversion factors), so "km", "kilometre"
+and "kilometers" are one unit.  The examples most similar to a question are the training rows
+that convert the same source into the same target, worded most alike; their stored answers,
+written as ``quantity * factor``, carry the factor the model has to reuse.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from solution.arithmetic import compact_number
+from solution.unit_names import UNITS, Unit
+
+_QUANTITY = re.compile(r"(?<![\w*^.])(\d+)(?![\w*^])")
+_WORD = re.compile(r"[a-z]+")
+_BOUNDARY_BEFORE = r"(?<![\w/*^'])"
+_BOUNDARY_AFTER = r"(?![\w/*^])"
+
+
+def _spelling_pattern() -> re.Pattern:
+    """One alternation of every unit spelling, longest first; names also capitalised."""
+    spellings = {s for unit in UNITS for s in unit.spellings()}
+    spellings |= {s[0].upper() + s[1:] for s in spellings if len(s) > 2 and s.islower()}
+    alternation = "|".join(re.escape(s) for s in sorted(spellings, key=len, reverse=True))
+    return re.compile(f"{_BOUNDARY_BEFORE}({alternation}){_BOUNDARY_AFTER}")
+
+
+_SPELLING = _spelling_pattern()
+_UNITS_BY_SPELLING: dict[str, tuple[Unit, ...]] = {}
+for _unit in UNITS:
+    for _spelling in _unit.spellings():
+        for _form in {_spelling, _spelling[0].upper() + _spelling[1:]}:
+            _UNITS_BY_SPELLING.setdefault(_form, ())
+            if _unit not in _UNITS_BY_SPELLING[_form]:
+                _UNITS_BY_SPELLING[_form] += (_unit,)
+
+
+@dataclass(frozen=True)
+class UnitPair:
+    """The units a question converts, by unit key; None where the question names no such unit."""
+
+    source: str | None
+    target: str | None
+    family: str | None
+
+
+def quantity_of(question: str) -> int | None:
+    """The question's quantity when it states exactly one whole number (exponents do not count)."""
+    numbers = _QUANTITY.findall(question)
+    return int(numbers[0]) if len(numbers) == 1 else None
+
+
+def _pick(candidates: tuple[Unit, ...], family: str | None) -> Unit:
+    """One unit for a spelling; an ambiguous one ("ounce") takes the family of the other unit."""
+    return next((unit for unit in candidates if unit.family == family), candidates[0])
+
+
+def unit_pair(question: str) -> UnitPair:
+    """Source and target unit of a question, read from where its unit names stand."""
+    mentions = [(m.start(), m.end(), _UNITS_BY_SPELLING[m.group(1)]) for m in _SPELLING.finditer(question)]
+    if not mentions:
+        return UnitPair(None, None, None)
+    quantity = _QUANTITY.search(question)
+    source_index = next((i for i, (start, _, _) in enumerate(mentions)
+                         if question[:start].rstrip().lower().endswith(" from")), None)
+    if source_index is None and quantity is not None:
+        source_index = next((i for i, (start, _, _) in enumerate(mentions) if start >= quantity.end()), None)
+    if source_index is None:
+        source_index = 0
+    others = [m for i, m in enumerate(mentions) if i != source_index]
+    source_candidates = mentions[source_index][2]
+    target_candidates = others[0][2] if others else ()
+    families = {u.family for u in source_candidates} & {u.family for u in target_candidates}
+    family = sorted(families)[0] if len(families) == 1 else None
+    if family is None and target_candidates:
+        family = target_candidates[0].family if len(target_candidates) == 1 else source_candidates[0].family
+    source = _pick(source_candidates, family)
+    target = _pick(target_candidates, source.family) if target_candidates else None
+    return UnitPair(source.key, target.key if target else None, source.family)
+
+
+def _wording(question: str) -> frozenset[str]:
+    """The words of a question other than unit names and numbers (its phrasing)."""
+    return frozenset(_WORD.findall(_SPELLING.sub(" ", question).lower()))
+
+
+def worked_answer(question: str, answer: float) -> str | None:
+    """``<answer>N * factor</answer>`` for a stored row, or None when it has no single quantity."""
+    quantity = quantity_of(question)
+    if not quantity or not math.isfinite(answer):
+        return None
+    return f"<answer>{quantity} * {compact_number(answer / quantity)}</answer>"
+
+
+@dataclass(frozen=True)
+class WorkedExample:
+    question: str
+    answer_text: str
+    quantity: int
+    pair: UnitPair
+    wording: frozenset[str]
+
+
+class ExampleBank:
+    """Worked examples from stored ``[question, answer]`` rows, searchable by similarity."""
+
+    def __init__(self, rows: Iterable[tuple[str, float]]):
+        self.examples = [
+            WorkedExample(question, text, quantity_of(question), unit_pair(question), _wording(question))
+            for question, answer in rows
+            if (text := worked_answer(question, float(answer)))
+        ]
+
+    def nearest(self, question: str, count: int) -> list[WorkedExample]:
+        """The ``count`` examples most similar to ``question``, the most similar last.
+
+        Converting the same source unit and the same target unit matters most, the family next,
+        and the wording (shared phrasing words) breaks ties.  The chosen examples state different
+        quantities, none of them the asked one, so that the examples show the quantity always
+        comes from the question and the model cannot score by repeating an example's answer.
+        """
+        pair = unit_pair(question)
+        wording = _wording(question)
+
+        def similarity(example: WorkedExample) -> float:
+            same_units = 4 * (example.pair.source == pair.source) + 4 * (example.pair.target == pair.target)
+            overlap = len(wording & example.wording) / max(1, len(wording | example.wording))
+            return same_units + (example.pair.family == pair.family) + overlap
+
+        chosen: list[WorkedExample] = []
+        quantities = {quantity_of(question)}
+        for example in sorted(self.examples, key=similarity, reverse=True):
+            if example.quantity not in quantities:
+                chosen.append(example)
+                quantities.add(example.quantity)
+                if len(chosen) == count:
+                    break
+        return chosen[::-1]
