@@ -17,15 +17,9 @@ import platform
 import time
 
 
-def factor_of(answer_text: str) -> float:
-    from solution.arithmetic import parse_tagged_answer
-
-    quantity = int(answer_text.removeprefix("<answer>").split(" * ", 1)[0])
-    return parse_tagged_answer(answer_text) / quantity
-
-
 def retrieval_hits(bank, rows) -> tuple[int, int]:
     """Questions whose nearest example has the question's own factor, and questions counted."""
+    from solution.arithmetic import parse_tagged_answer
     from solution.worked_examples import quantity_of
 
     hits = counted = 0
@@ -36,7 +30,8 @@ def retrieval_hits(bank, rows) -> tuple[int, int]:
         counted += 1
         factor = answer / quantity
         nearest = bank.nearest(question, 1)[-1]
-        hits += abs(factor_of(nearest.answer_text) - factor) <= 1e-5 * abs(factor)
+        nearest_factor = parse_tagged_answer(nearest.answer_text) / nearest.quantity
+        hits += abs(nearest_factor - factor) <= 1e-5 * abs(factor)
     return hits, counted
 
 

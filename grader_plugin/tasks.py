@@ -104,10 +104,7 @@ def reference_greedy(model, payload: dict) -> dict:
     from solution import model_loader
 
     name, device = payload.get("base_model"), payload.get("device")
-    tokenizer = model_loader.load_tokenizer(name)
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = model_loader.load_tokenizer(name)  # set up for left padding
     base = model_loader.load_model(name, device=device)
     prompts = payload["prompts"]
     batch = max(1, int(payload.get("batch_size", REFERENCE_BATCH)))

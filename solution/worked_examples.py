@@ -24,22 +24,26 @@ _BOUNDARY_BEFORE = r"(?<![\w/*^'])"
 _BOUNDARY_AFTER = r"(?![\w/*^])"
 
 
-def _spelling_pattern() -> re.Pattern:
-    """One alternation of every unit spelling, longest first; names also capitalised."""
-    spellings = {s for unit in UNITS for s in unit.spellings()}
-    spellings |= {s[0].upper() + s[1:] for s in spellings if len(s) > 2 and s.islower()}
-    alternation = "|".join(re.escape(s) for s in sorted(spellings, key=len, reverse=True))
-    return re.compile(f"{_BOUNDARY_BEFORE}({alternation}){_BOUNDARY_AFTER}")
+def _written_forms(spelling: str) -> set[str]:
+    """A spelling as questions may write it: names also capitalised, symbols (``g``, ``m``) never."""
+    return {spelling, spelling[0].upper() + spelling[1:]} if len(spelling) > 2 and spelling.islower() else {spelling}
 
 
-_SPELLING = _spelling_pattern()
-_UNITS_BY_SPELLING: dict[str, tuple[Unit, ...]] = {}
-for _unit in UNITS:
-    for _spelling in _unit.spellings():
-        for _form in {_spelling, _spelling[0].upper() + _spelling[1:]}:
-            _UNITS_BY_SPELLING.setdefault(_form, ())
-            if _unit not in _UNITS_BY_SPELLING[_form]:
-                _UNITS_BY_SPELLING[_form] += (_unit,)
+def _units_by_spelling() -> dict[str, tuple[Unit, ...]]:
+    """Every written form of every spelling, with the units it can mean (``ounce``: two)."""
+    table: dict[str, tuple[Unit, ...]] = {}
+    for unit in UNITS:
+        for form in {form for spelling in unit.spellings() for form in _written_forms(spelling)}:
+            table[form] = table.get(form, ()) + (unit,)
+    return table
+
+
+_UNITS_BY_SPELLING = _units_by_spelling()
+_SPELLING = re.compile(
+    _BOUNDARY_BEFORE
+    + "(" + "|".join(re.escape(s) for s in sorted(_UNITS_BY_SPELLING, key=len, reverse=True)) + ")"
+    + _BOUNDARY_AFTER
+)
 
 
 @dataclass(frozen=True)
@@ -64,23 +68,20 @@ def _pick(candidates: tuple[Unit, ...], family: str | None) -> Unit:
 
 def unit_pair(question: str) -> UnitPair:
     """Source and target unit of a question, read from where its unit names stand."""
-    mentions = [(m.start(), m.end(), _UNITS_BY_SPELLING[m.group(1)]) for m in _SPELLING.finditer(question)]
+    mentions = [(m.start(), _UNITS_BY_SPELLING[m.group(1)]) for m in _SPELLING.finditer(question)]
     if not mentions:
         return UnitPair(None, None, None)
     quantity = _QUANTITY.search(question)
-    source_index = next((i for i, (start, _, _) in enumerate(mentions)
+    source_index = next((i for i, (start, _) in enumerate(mentions)
                          if question[:start].rstrip().lower().endswith(" from")), None)
     if source_index is None and quantity is not None:
-        source_index = next((i for i, (start, _, _) in enumerate(mentions) if start >= quantity.end()), None)
+        source_index = next((i for i, (start, _) in enumerate(mentions) if start >= quantity.end()), None)
     if source_index is None:
         source_index = 0
-    others = [m for i, m in enumerate(mentions) if i != source_index]
-    source_candidates = mentions[source_index][2]
-    target_candidates = others[0][2] if others else ()
-    families = {u.family for u in source_candidates} & {u.family for u in target_candidates}
-    family = sorted(families)[0] if len(families) == 1 else None
-    if family is None and target_candidates:
-        family = target_candidates[0].family if len(target_candidates) == 1 else source_candidates[0].family
+    source_candidates = mentions[source_index][1]
+    target_candidates = next((units for i, (_, units) in enumerate(mentions) if i != source_index), ())
+    family = next((units[0].family for units in (target_candidates, source_candidates) if len(units) == 1),
+                  source_candidates[0].family)
     source = _pick(source_candidates, family)
     target = _pick(target_candidates, source.family) if target_candidates else None
     return UnitPair(source.key, target.key if target else None, source.family)
