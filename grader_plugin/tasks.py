@@ -23,7 +23,8 @@ def jsonable(value: Any, depth: int = 0) -> Any:
     return {"unsupported_type": type(value).__name__}
 
 
-def _as_float(value: Any) -> float:
+def as_float(value: Any) -> float:
+    """``value`` as a float; NaN for what is not a number (an answer the grader cannot read)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -59,7 +60,7 @@ def answer_questions(model, payload: dict) -> dict:
             del model.batched_generate
     answers = list(answers) if isinstance(answers, list | tuple) else [answers]
     return {
-        "answers": [_as_float(a) for a in answers],
+        "answers": [as_float(a) for a in answers],
         "raw": recorded if len(recorded) == len(questions) else None,
     }
 

@@ -10,17 +10,11 @@ that bypasses the model still can.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from grader_plugin.tasks import as_float
+
 SEARCH_DEPTH = 3
-
-
-def _as_float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def torch_modules(model: Any, depth: int = SEARCH_DEPTH) -> list:
@@ -84,7 +78,7 @@ def hidden_and_ablated(model, payload: dict) -> dict:
     if ablation["tensors_noised"] + ablation["adapter_tensors_removed"] and payload["ablation"]:
         ablated = list(model.answer(*payload["ablation"]))
     return {
-        "hidden": [_as_float(a) for a in hidden],
-        "ablated": [_as_float(a) for a in ablated],
+        "hidden": [as_float(a) for a in hidden],
+        "ablated": [as_float(a) for a in ablated],
         "ablation": ablation,
     }

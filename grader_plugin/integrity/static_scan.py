@@ -28,10 +28,13 @@ may not.  The behavioural detectors judge the answering path whatever the source
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 from pathlib import Path
 
 from grader_plugin import hookimpl
+from grader_plugin.checks import ENTRY_POINTS
+from grader_plugin.integrity.recorder import ANSWERING_METHODS
 from grader_plugin.results import Finding
 
 DETECTOR = "static scan"
@@ -39,8 +42,7 @@ GRADING_FILES = re.compile(r"(^|[/\\])(valid|test)(ation)?\.jsonl?$")
 TRAINING_FILES = re.compile(r"(^|[/\\])(train|rft)\.jsonl?$")
 GRADING_SPLITS = {"valid", "validation", "test"}
 TRAINING_SPLITS = {"train", "rft"}
-REPLACED_METHODS = {"answer", "parse_answer", "generate", "batched_generate"}
-ANSWERING_METHODS = REPLACED_METHODS | {"format_prompt"}
+REPLACED_METHODS = set(ANSWERING_METHODS) - {"format_prompt"}
 DECODERS = {
     "b64decode",
     "b32decode",
@@ -468,7 +470,7 @@ def scan_folder(folder: Path) -> list[Finding]:
     return findings
 
 
-PART_MODULES = ("cot", "sft", "rft")
+PART_MODULES = tuple(name for name in ENTRY_POINTS if name != "base")
 
 
 def part_of(file: str, package: str, declared: dict[str, str]) -> str | None:
@@ -489,5 +491,5 @@ def grader_scan_submission(submission):
     found = []
     for finding in scan_folder(submission.folder):
         part = part_of(finding.file, submission.package, submission.entry_points or {})
-        found.append(Finding(**{**finding.__dict__, "part": part}) if part else finding)
+        found.append(dataclasses.replace(finding, part=part) if part else finding)
     return found
