@@ -36,7 +36,7 @@ def retrieval_hits(bank, rows) -> tuple[int, int]:
 
 
 def main() -> None:
-    from solution.cot import load
+    from solution.cot import load, load_example_bank
     from solution.data import Dataset, benchmark
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -48,12 +48,12 @@ def main() -> None:
     args = parser.parse_args()
 
     valid = Dataset("valid").data
-    model = load()
     print(f"machine: {platform.machine()}, python {platform.python_version()}")
-    hits, counted = retrieval_hits(model.example_bank, valid[args.start:args.retrieval_stop])
+    hits, counted = retrieval_hits(load_example_bank(), valid[args.start:args.retrieval_stop])
     print(f"nearest example has the right factor: {hits}/{counted} of valid[{args.start}:{args.retrieval_stop}]")
     if args.retrieval_only:
         return
+    model = load()
     rows = valid[args.start:args.stop]
     print(f"| worked examples | valid[{args.start}:{args.stop}] accuracy | answer rate | seconds |")
     print("|---|---|---|---|")

@@ -18,6 +18,7 @@ import torch
 
 
 def count_new_tokens(tokenizer, outputs: list[str]) -> int:
+    """Tokens in ``outputs`` (new text, or prompts), without special tokens added."""
     return sum(len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in outputs)
 
 
@@ -51,13 +52,14 @@ def main() -> None:
     batched = model.batched_generate(prompts)
     batched_seconds = time.perf_counter() - start
     batched_prefill = prefill_seconds(model, prompts, args.batch_size)
-    batched_rate = count_new_tokens(model.tokenizer, batched) / batched_seconds
+    batched_tokens = count_new_tokens(model.tokenizer, batched)
+    batched_rate = batched_tokens / batched_seconds
 
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
           f"torch {torch.__version__}, device {model.device}")
-    prompt_tokens = sum(len(model.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts)
+    prompt_tokens = count_new_tokens(model.tokenizer, prompts)
     print(f"prompts: {len(prompts)}; prompt tokens: {prompt_tokens / len(prompts):.0f} a prompt; new tokens: "
-          f"{count_new_tokens(model.tokenizer, batched) / len(prompts):.1f} a prompt")
+          f"{batched_tokens / len(prompts):.1f} a prompt")
     print("| mode | seconds | new tokens/s | of which prefill alone |")
     print("|---|---|---|---|")
     print(f"| batched_generate (batch {args.batch_size}) | {batched_seconds:.1f} | {batched_rate:.1f} | "

@@ -12,7 +12,7 @@ factors come from the stored training answers, and the model writes every answer
 from __future__ import annotations
 
 import json
-from functools import cached_property
+from functools import cache
 from pathlib import Path
 
 from solution.base_llm import BaseLLM
@@ -26,15 +26,20 @@ INSTRUCTIONS = (
 EXAMPLE_COUNT = 6
 
 
+@cache
+def load_example_bank() -> ExampleBank:
+    """Worked examples from the training split, read once per process."""
+    return ExampleBank(json.loads(TRAIN_FILE.read_text()))
+
+
 class CoTModel(BaseLLM):
     """The base model prompted with instructions and worked examples in its chat template."""
 
     example_count = EXAMPLE_COUNT
 
-    @cached_property
+    @property
     def example_bank(self) -> ExampleBank:
-        """Worked examples from the training split."""
-        return ExampleBank(json.loads(TRAIN_FILE.read_text()))
+        return load_example_bank()
 
     def format_prompt(self, question: str) -> str:
         messages = [{"role": "system", "content": INSTRUCTIONS}]

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from solution.adapters import load_with_adapter
+from solution.arithmetic import parse_tagged_answer
 from solution.sft import SFTModel
 
 MODEL_DIR = Path(__file__).resolve().parent / "rft_model"
@@ -49,7 +50,6 @@ def _exactly_right(reasoning: str, answer: float) -> bool:
     round to 0) but teaches a wrongly copied quantity, so training keeps only chains within
     0.1% of the answer, unrounded.
     """
-    from solution.arithmetic import parse_tagged_answer
 
     value = parse_tagged_answer(reasoning)
     return abs(value - answer) <= 1e-3 * abs(answer)

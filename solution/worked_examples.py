@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -118,6 +119,9 @@ class ExampleBank:
             for question, answer in rows
             if (text := worked_answer(question, float(answer)))
         ]
+        self._by_units: dict[tuple[str | None, str | None], list[WorkedExample]] = defaultdict(list)
+        for example in self.examples:
+            self._by_units[example.pair.source, example.pair.target].append(example)
 
     def nearest(self, question: str, count: int) -> list[WorkedExample]:
         """The ``count`` examples most similar to ``question``, the most similar last.
@@ -135,12 +139,18 @@ class ExampleBank:
             overlap = len(wording & example.wording) / max(1, len(wording | example.wording))
             return same_units + (example.pair.family == pair.family) + overlap
 
-        chosen: list[WorkedExample] = []
-        quantities = {quantity_of(question)}
-        for example in sorted(self.examples, key=similarity, reverse=True):
-            if example.quantity not in quantities:
-                chosen.append(example)
-                quantities.add(example.quantity)
-                if len(chosen) == count:
-                    break
-        return chosen[::-1]
+        def choose(candidates: list[WorkedExample]) -> list[WorkedExample]:
+            chosen: list[WorkedExample] = []
+            quantities = {quantity_of(question)}
+            for example in sorted(candidates, key=similarity, reverse=True):
+                if example.quantity not in quantities:
+                    chosen.append(example)
+                    quantities.add(example.quantity)
+                    if len(chosen) == count:
+                        break
+            return chosen[::-1]
+
+        # Same units outrank everything else (a score of 9 or more against 6 at most), so the
+        # examples converting the same units decide unless there are too few of them.
+        chosen = choose(self._by_units.get((pair.source, pair.target), []))
+        return chosen if len(chosen) == count else choose(self.examples)
