@@ -26,7 +26,7 @@ def score(model, rows) -> tuple[float, float]:
 def main() -> None:
     import solution
     from solution.data import Dataset
-    from solution.questions import make_questions
+    from unitconv.questions import make_questions
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("parts", nargs="+", choices=sorted(LOADERS))

@@ -17,7 +17,7 @@ from pathlib import Path
 from grader_plugin.manager import get_plugin_manager
 from grader_plugin.session import GradingSession
 from grader_plugin.settings import GradeSettings
-from solution.tiny_model import build_tiny_model
+from unitconv.tiny_model import build_tiny_model
 
 ROOT = Path(__file__).resolve().parent.parent
 INTEGRITY = ("grader_plugin.integrity.static_scan", "grader_plugin.integrity.dynamic",

@@ -14,14 +14,12 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-MAX_BUNDLE_BYTES = 50_000_000
-MAX_ADAPTER_BYTES = 20_000_000
+from unitconv.course import ADAPTER_WEIGHT_FILES, MAX_ADAPTER_BYTES, MAX_BUNDLE_BYTES
+
+CACHE_FOLDERS = ("__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".ipynb_checkpoints")
+"""Tool caches: never bundled, never copied into the grader's copy of a hand-in."""
 EXCLUDED_FOLDERS = (
-    "__pycache__",
-    ".pytest_cache",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".ipynb_checkpoints",
+    *CACHE_FOLDERS,
     ".git",
     "checkpoint-*",
     "runs",
@@ -39,7 +37,6 @@ EXCLUDED_FILES = (
     "training_args.bin",
     "events.out.tfevents.*",
 )
-ADAPTER_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 
 
 class BundleError(ValueError):
@@ -70,7 +67,7 @@ def bundle_files(folder: Path) -> list[Path]:
 
 def large_adapters(files: list[Path], limit: int = MAX_ADAPTER_BYTES) -> list[tuple[Path, int]]:
     """Adapter weight files above ``limit`` bytes."""
-    return [(p, p.stat().st_size) for p in files if p.name in ADAPTER_FILES and p.stat().st_size > limit]
+    return [(p, p.stat().st_size) for p in files if p.name in ADAPTER_WEIGHT_FILES and p.stat().st_size > limit]
 
 
 def _write_zip(folder: Path, files: list[Path], target: Path) -> None:
@@ -88,7 +85,8 @@ def bundle_size(folder: Path) -> int:
         return target.stat().st_size
 
 
-def _mb(size: int) -> str:
+def megabytes(size: int) -> str:
+    """``size`` bytes as decimal megabytes, the course's unit (``51.0 MB``)."""
     return f"{size / 1e6:.1f} MB"
 
 
@@ -113,14 +111,14 @@ def make_bundle(
     if size > max_bytes:
         staging.unlink()
         largest = sorted(files, key=lambda p: p.stat().st_size, reverse=True)[:5]
-        listing = ", ".join(f"{p.relative_to(folder)} ({_mb(p.stat().st_size)})" for p in largest)
+        listing = ", ".join(f"{p.relative_to(folder)} ({megabytes(p.stat().st_size)})" for p in largest)
         raise BundleError(
-            f"{folder}: the zip would be {_mb(size)}, above the {_mb(max_bytes)} limit; "
+            f"{folder}: the zip would be {megabytes(size)}, above the {megabytes(max_bytes)} limit; "
             f"largest files: {listing}"
         )
     os.replace(staging, target)
     warnings = [
-        f"{p.relative_to(folder)} is {_mb(s)}, above the {_mb(MAX_ADAPTER_BYTES)} an adapter should "
+        f"{p.relative_to(folder)} is {megabytes(s)}, above the {megabytes(MAX_ADAPTER_BYTES)} an adapter should "
         f"stay under (lower the LoRA rank)"
         for p, s in large_adapters(files)
     ]

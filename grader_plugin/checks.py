@@ -1,10 +1,12 @@
-"""What a graded part is: a :class:`Check`, and the bounds and profiles that score it.
+"""The check author's API: a :class:`Check`, the :class:`Bounds` and :class:`Profile` that score it,
+and the :class:`GradeContext` every check, detector and adjuster receives.
 
-A check is data plus two grader-side functions.  ``payload`` builds what the worker receives
-(questions or prompts, never expected answers); ``score`` turns the worker's measurements into a
-:class:`~grader_plugin.results.PartResult`.  ``task`` names the function the worker runs on the
-submission's model, as ``"module:function"``, because the worker is a fresh interpreter that
-can only import it, not receive it.
+A check is data plus grader-side functions.  ``payload(context)`` builds what the worker receives
+(questions or prompts, never expected answers); ``score(context, outcome)`` turns the worker's
+measurements into a :class:`~grader_plugin.results.PartResult`.  ``task`` is the function the
+worker runs on the hand-in's model; the worker is a fresh interpreter that imports it by its
+``module:function`` name, so it must be a module-level function.  ``context.run_worker`` is the
+one door to a worker, for checks and third-party detectors alike.
 """
 
 from __future__ import annotations
@@ -13,13 +15,35 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from grader_plugin.results import PartResult, WorkerOutcome
-    from grader_plugin.session import GradeContext
+from grader_plugin.contract import ENTRY_POINTS
+from unitconv.course import MAX_ADAPTER_BYTES, MAX_BUNDLE_BYTES, MAX_PARAMETERS
 
-ENTRY_POINTS = ("base", "cot", "sft", "rft")
-"""Entry points a check may need: ``base`` is the submission's ``BaseLLM`` class, the others its
-``load()`` functions of the parts."""
+if TYPE_CHECKING:
+    from grader_plugin.graded_questions import GradedQuestion
+    from grader_plugin.results import PartResult, WorkerOutcome
+    from grader_plugin.settings import GradeSettings
+    from grader_plugin.submission import Submission
+
+Task = Callable[[Any, dict], Any] | str
+"""A worker task: a module-level function ``task(model, payload)``, or its ``"module:function"`` name."""
+
+
+def task_name(task: Task, owner: str = "task") -> str:
+    """The ``module:function`` name a worker imports ``task`` by; refuses what cannot be imported."""
+    if isinstance(task, str):
+        module, _, function = task.partition(":")
+        if not (module and function and all(p.isidentifier() for p in module.split("."))
+                and function.isidentifier()):
+            raise ValueError(f"{owner}: a task name must look like 'module:function', got {task!r}")
+        return task
+    qualname = getattr(task, "__qualname__", "")
+    module = getattr(task, "__module__", None)
+    if not callable(task) or not module or not qualname.isidentifier():
+        raise ValueError(
+            f"{owner}: {task!r} is not a module-level function; the worker imports its task by name, "
+            f"so define it at the top level of a module (no lambda, no nested function)"
+        )
+    return f"{module}:{qualname}"
 
 
 @dataclass(frozen=True)
@@ -47,14 +71,14 @@ class Bounds:
 
 @dataclass(frozen=True)
 class Profile:
-    """A named set of thresholds: per-check bounds and the hand-in limits."""
+    """A named set of thresholds: per-check bounds and the hand-in limits (the course's by default)."""
 
     name: str
     description: str
     bounds: Mapping[str, Bounds]
-    max_parameters: int = 380_000_000
-    max_bundle_bytes: int = 50_000_000
-    max_adapter_bytes: int = 20_000_000
+    max_parameters: int = MAX_PARAMETERS
+    max_bundle_bytes: int = MAX_BUNDLE_BYTES
+    max_adapter_bytes: int = MAX_ADAPTER_BYTES
 
 
 @dataclass(frozen=True)
@@ -64,17 +88,20 @@ class Check:
     :param name: item name, also used by ``--grade-parts`` and ``-k`` (``cot``).
     :param title: what the table shows (``CoT accuracy``).
     :param points: points for full marks; 0 for a pass/fail rule.
-    :param extra_credit: extra points on top (RFT: 5).
-    :param timeout_s: default time limit of the worker, seconds (``--grade-timeout`` overrides).
-    :param entry_point: which submission entry point the worker loads (one of
-        :data:`ENTRY_POINTS`), or None when no submission code runs.
-    :param task: ``"module:function"`` the worker calls as ``function(model, payload)``; None for a
-        check scored in the grader process alone.
-    :param payload: ``payload(context) -> dict`` (JSON-able) sent to the worker.
     :param score: ``score(context, outcome) -> PartResult``; called only when the worker succeeded
         (or when there is no worker).
+    :param extra_credit: extra points on top (RFT: 5).
+    :param timeout_s: default time limit of the worker, seconds (``--grade-timeout`` overrides).
+    :param entry_point: which hand-in entry point the worker loads (one of
+        :data:`~grader_plugin.contract.ENTRY_POINTS`), or None when no hand-in code runs.
+    :param task: the function the worker calls as ``task(model, payload)`` (or its
+        ``"module:function"`` name); None for a check scored in the grader process alone.
+    :param payload: ``payload(context) -> dict`` (JSON-able) sent to the worker.
     :param measure: name of the measured figure shown in the table (``accuracy``).
     :param default_bounds: bounds used when the active profile has none for this check.
+    :param answers_questions: the worker answers ``context.public_questions()`` in order and
+        returns ``{"answers": [...]}``; detectors that ask the same model other questions (the
+        hidden-question and ablation probe) run for such checks.
     """
 
     name: str
@@ -84,11 +111,11 @@ class Check:
     extra_credit: int = 0
     timeout_s: float = 120.0
     entry_point: str | None = None
-    task: str | None = None
+    task: Task | None = None
     payload: Callable[[GradeContext], dict[str, Any]] | None = None
     measure: str = ""
     default_bounds: Bounds | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
+    answers_questions: bool = False
 
     def __post_init__(self):
         if self.entry_point is not None and self.entry_point not in ENTRY_POINTS:
@@ -96,5 +123,46 @@ class Check:
                 f"Check {self.name!r}: entry_point must be one of {ENTRY_POINTS} or None, "
                 f"got {self.entry_point!r}"
             )
-        if self.task is not None and ":" not in self.task:
-            raise ValueError(f"Check {self.name!r}: task must look like 'module:function', got {self.task!r}")
+        if self.task is not None:
+            object.__setattr__(self, "task", task_name(self.task, f"Check {self.name!r}"))
+
+
+@dataclass
+class GradeContext:
+    """What checks, detectors and adjusters may use while grading one part.
+
+    :param settings: the run's :class:`~grader_plugin.settings.GradeSettings`.
+    :param submission: the opened hand-in (its private copy; read files, never import it).
+    :param profile: the active :class:`Profile`.
+    :param bounds: the part's :class:`Bounds` under that profile, or None.
+    :param check: the part being graded.
+    :param cache: a dict shared by every part of this run, for work done once per run (keys
+        should name their owner, e.g. ``("reference-greedy", ...)``).
+    """
+
+    settings: GradeSettings
+    submission: Submission
+    profile: Profile
+    bounds: Bounds | None
+    check: Check
+    cache: dict = field(repr=False)
+    _questions: Callable[[int], list[GradedQuestion]] = field(repr=False)
+    _worker: Callable[..., WorkerOutcome] = field(repr=False)
+
+    def public_questions(self, count: int | None = None) -> list[GradedQuestion]:
+        """The first ``count`` (default ``--grade-questions``) public questions, with expected answers."""
+        return self._questions(count or self.settings.questions)
+
+    def run_worker(self, task: Task, payload: dict, *, entry_point: str | None = None,
+                   timeout: float | None = None) -> WorkerOutcome:
+        """Run ``task(model, payload)`` in a new worker under the run's limits; what came back.
+
+        With ``entry_point`` (``"base"``, ``"cot"``, ...) the worker imports the hand-in and
+        ``model`` is what that entry point returns; without it the worker holds no hand-in code
+        and ``model`` is None (a trusted worker, e.g. the grader's own decoding).  ``timeout``
+        defaults to ``--grade-timeout`` or the check's own limit.
+        """
+        if entry_point is not None and entry_point not in ENTRY_POINTS:
+            raise ValueError(f"run_worker: entry_point must be one of {ENTRY_POINTS} or None, got {entry_point!r}")
+        return self._worker(task_name(task, "run_worker"), payload, entry_point,
+                            timeout or self.settings.timeout or self.check.timeout_s)

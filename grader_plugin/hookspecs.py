@@ -104,8 +104,8 @@ def grader_scan_part(check, outcome, context):
     :param check: the :class:`grader_plugin.checks.Check`.
     :param outcome: the :class:`grader_plugin.results.WorkerOutcome`, or None for a check
         without a worker.
-    :param context: the :class:`grader_plugin.session.GradeContext` (settings, submission,
-        the grader's question sets with expected answers).
+    :param context: the :class:`grader_plugin.checks.GradeContext` (settings, submission,
+        the graded questions with expected answers, the per-run cache, ``run_worker``).
     :return: a list of :class:`grader_plugin.results.Finding`, or None.
 
     Called for every implementation (not firstresult); findings are handled as for
@@ -126,7 +126,7 @@ def grader_adjust_result(check, result, outcome, context):
     :param result: the :class:`grader_plugin.results.PartResult`; lower it with
         ``result.zero(reason)`` or by setting ``points``/``extra`` and ``reason``.
     :param outcome: the :class:`grader_plugin.results.WorkerOutcome`, or None.
-    :param context: the :class:`grader_plugin.session.GradeContext`.
+    :param context: the :class:`grader_plugin.checks.GradeContext`.
     :return: ignored.
 
     Called for every implementation (not firstresult).  The built-in model-size rule uses it.

@@ -1,4 +1,4 @@
-"""Running one task in a worker process with a time limit, a memory limit and capped output.
+"""Running one task in a worker process with a time limit, a memory limit and capped output (grader side).
 
 The worker is a new interpreter (``subprocess``, fork followed by exec: nothing of the grader's
 state is shared) in its own session, so a timeout or an output flood kills it and everything it
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from grader_plugin.results import WorkerOutcome
-from grader_plugin.worker import BOOTSTRAP
+from grader_plugin.worker.bootstrap import BOOTSTRAP
 
 KEEP_BYTES = 4000
 

@@ -38,13 +38,23 @@ def get_plugin_manager(
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     for plugin in extra_plugins:
         if not pm.is_registered(plugin):
-            pm.register(plugin)
+            pm.register(plugin, name=_readable_name(pm, plugin))
     # pluggy calls the last registered first: register in reverse so hooks run in the listed order,
     # before every third-party plugin (whose checks therefore come after the built-in parts).
     for name in reversed(DEFAULT_PLUGINS):
         pm.register(importlib.import_module(name), name=name)
     pm.check_pending()
     return pm
+
+
+def _readable_name(pm: pluggy.PluginManager, plugin: object) -> str:
+    """A name that reports and errors can show: the module's name (a conftest's path), else the class name."""
+    name = getattr(plugin, "__file__", None) or getattr(plugin, "__name__", None) or type(plugin).__name__
+    candidate, number = str(name), 1
+    while pm.get_plugin(candidate) is not None:
+        number += 1
+        candidate = f"{name} ({number})"
+    return candidate
 
 
 def has_grader_hooks(plugin: object) -> bool:

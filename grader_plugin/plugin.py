@@ -70,6 +70,16 @@ def _state(config: pytest.Config) -> _State | None:
     return config.stash.get(STATE, None)
 
 
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    """What grades this run: the grader, its plugins, profile, base model, device and data."""
+    state = _state(config)
+    if state is None:
+        return None
+    from grader_plugin.provenance import header_lines, provenance
+
+    return header_lines(provenance(state.session.pm, state.settings))
+
+
 class PartNotFull(Exception):
     """A part earned less than full marks (or broke a rule); carries its result."""
 

@@ -1,11 +1,13 @@
-"""Results of grading: what a worker reported, one part's score, integrity findings, the report."""
+"""Results of grading: what a worker reported, one part's score, integrity findings, the report.
+
+Shared by both sides of the process boundary (the grader builds these from what workers
+report); it imports nothing else of the grader.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-WORKER_STATUSES = ("ok", "missing", "error", "timeout", "memory", "exited", "flood")
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class WorkerOutcome:
     :param output: the worker's captured output, size-capped.
     :param seconds: wall time of the worker.
     :param integrity: what the worker's integrity recorder saw (file opens, events, patched
-        methods, changed grader modules; see :mod:`grader_plugin.integrity.recorder`), or None.
+        methods, changed grader modules; see :mod:`grader_plugin.worker.recorder`), or None.
     """
 
     status: str
@@ -89,6 +91,18 @@ class PartResult:
     ok: bool = True
     findings: list[Finding] = field(default_factory=list)
 
+    @classmethod
+    def for_check(cls, check, bounds=None) -> PartResult:
+        """A zero result for ``check`` (a :class:`~grader_plugin.checks.Check`) scored with ``bounds``."""
+        return cls(
+            check.name,
+            check.title,
+            check.points,
+            max_extra=check.extra_credit,
+            measure=check.measure,
+            bounds=bounds.describe() if bounds else "",
+        )
+
     @property
     def full_marks(self) -> bool:
         return self.ok and self.points >= self.max_points
@@ -116,6 +130,8 @@ class GradeReport:
     refused: str = ""
     not_graded: list[str] = field(default_factory=list)
     execution_time: float = 0.0
+    graded_by: dict[str, Any] = field(default_factory=dict)
+    """What graded it: grader version, plugins and their versions, profile, base model, device, data."""
 
     @property
     def total(self) -> float:

@@ -1,8 +1,9 @@
-"""One grading run: the opened submission, its checks, and grading one part at a time.
+"""One grading run: the opened hand-in, its checks, and grading one part at a time.
 
 The pytest items call :meth:`GradingSession.grade` for their part; the session keeps the
 results, so report writers see every graded part even when others crashed or were interrupted.
-Scoring, integrity decisions and adjustments all happen here, in the grader process.
+Scoring, integrity decisions and adjustments all happen here, in the grader process; workers are
+started only through :meth:`GradeContext.run_worker <grader_plugin.checks.GradeContext.run_worker>`.
 """
 
 from __future__ import annotations
@@ -12,18 +13,18 @@ import shutil
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
-from grader_plugin.checks import Bounds, Check, Profile
+from grader_plugin.checks import Bounds, Check, GradeContext, Profile
+from grader_plugin.graded_questions import GradedQuestion, public_questions
 from grader_plugin.isolation import run_task
-from grader_plugin.questions import GradedQuestion, public_questions
+from grader_plugin.provenance import provenance
 from grader_plugin.results import Finding, GradeReport, PartResult, WorkerOutcome
 from grader_plugin.settings import GradeSettings
 from grader_plugin.submission import Submission, SubmissionError, open_submission
 
-REFERENCE_MAX_NEW_TOKENS = 40
-RESERVED_PACKAGES = {"grader_plugin"}
+RESERVED_PACKAGES = {"grader_plugin", "unitconv"}
 
 
 class GradingSetupError(ValueError):
@@ -35,61 +36,53 @@ def _did_you_mean(name: str, known: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-@dataclass
-class GradeContext:
-    """What checks, detectors and adjusters may use while grading one part."""
+def collect_registered(pm, hook_name: str, kind: type) -> dict[str, object]:
+    """Everything the plugins register through ``hook_name``, by name, in call order.
 
-    settings: GradeSettings
-    submission: Submission
-    profile: Profile
-    bounds: Bounds | None
-    session: GradingSession = field(repr=False)
+    Each implementation gets its own ``register`` callback, so a clash or a wrong type names the
+    plugins involved; checks and profiles are validated the same way.
+    """
+    found: dict[str, tuple[object, str]] = {}
+    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):  # pluggy's call order
+        plugin = impl.plugin_name
 
-    def public_questions(self, count: int | None = None) -> list[GradedQuestion]:
-        """The first ``count`` (default ``--grade-questions``) public questions, with expected answers."""
-        return self.session.public_questions(count or self.settings.questions)
+        def register(item, plugin=plugin) -> None:
+            if not isinstance(item, kind):
+                raise GradingSetupError(
+                    f"plugin {plugin}: register() takes a {kind.__module__}.{kind.__name__}, "
+                    f"got {type(item).__name__}"
+                )
+            if item.name in found:
+                raise GradingSetupError(
+                    f"two plugins register a {kind.__name__.lower()} named {item.name!r}: "
+                    f"{found[item.name][1]} and {plugin}; rename one"
+                )
+            found[item.name] = (item, plugin)
 
-    def reference_outputs(self, prompts: list[str]) -> WorkerOutcome:
-        """The grader's own greedy decoding of the base model on ``prompts`` (cached per run)."""
-        return self.session.reference_outputs(prompts)
+        impl.function(**{name: register for name in impl.argnames})
+    return {name: item for name, (item, _) in found.items()}
 
 
 class GradingSession:
-    """Grades a submission part by part with the plugins of ``pm``."""
+    """Grades a hand-in part by part with the plugins of ``pm``."""
 
     def __init__(self, settings: GradeSettings, pm):
         self.settings, self.pm = settings, pm
         self.started = time.perf_counter()
-        self.checks = self._collect_checks()
+        self.checks: dict[str, Check] = collect_registered(pm, "grader_register_checks", Check)
         self.profile = self._choose_profile()
         self.selected = self._select(settings.parts)
         self.results: dict[str, PartResult] = {}
         self.findings: list[Finding] = []
         self.refused = ""
         self.submission: Submission | None = None
+        self.cache: dict = {}
         self._workdir = Path(tempfile.mkdtemp(prefix="unitconv-grade-"))
         self._questions: list[GradedQuestion] | None = None
-        self._reference: dict[tuple[str, ...], WorkerOutcome] = {}
 
     # setup -------------------------------------------------------------------------------------
-    def _collect_checks(self) -> dict[str, Check]:
-        checks: dict[str, Check] = {}
-
-        def register(check: Check) -> None:
-            if not isinstance(check, Check):
-                raise GradingSetupError(
-                    f"register() takes a grader_plugin.checks.Check, got {type(check).__name__}"
-                )
-            if check.name in checks:
-                raise GradingSetupError(f"two plugins register a check named {check.name!r}; rename one")
-            checks[check.name] = check
-
-        self.pm.hook.grader_register_checks(register=register)
-        return checks
-
     def _choose_profile(self) -> Profile:
-        profiles: dict[str, Profile] = {}
-        self.pm.hook.grader_register_profiles(register=lambda p: profiles.setdefault(p.name, p))
+        profiles = collect_registered(self.pm, "grader_register_profiles", Profile)
         name = self.settings.profile
         if name not in profiles:
             raise GradingSetupError(
@@ -110,7 +103,7 @@ class GradingSession:
         return [self.checks[name] for name in parts]
 
     def open(self) -> None:
-        """Open the submission and run the static scans; a refusal is kept in :attr:`refused`."""
+        """Open the hand-in and run the static scans; a refusal is kept in :attr:`refused`."""
         try:
             submission = open_submission(self.settings.path, self._workdir / "submission")
             if submission.package in RESERVED_PACKAGES:
@@ -119,9 +112,7 @@ class GradingSession:
                 )
             data = self.settings.data_dir.resolve()
             if data == submission.source or submission.source in data.parents:
-                raise SubmissionError(
-                    f"--grade-data {data} is inside the submission; keep grading data elsewhere"
-                )
+                raise SubmissionError(f"--grade-data {data} is inside the submission; keep grading data elsewhere")
         except SubmissionError as error:
             self.refused = str(error)
             return
@@ -133,8 +124,8 @@ class GradingSession:
     def _share_training_split(self, submission: Submission) -> None:
         """Put the public training split beside the package copy, where the course layout has it.
 
-        Submissions may read few-shot examples from ``data/train.json`` next to their package;
-        the validation split, whose answers are graded, is never placed there.
+        Hand-ins may read few-shot examples from ``data/train.json`` next to their package; the
+        validation split, whose answers are graded, is never placed there.
         """
         train = self.settings.data_dir / "train.json"
         if train.is_file():
@@ -145,13 +136,13 @@ class GradingSession:
     def close(self) -> None:
         shutil.rmtree(self._workdir, ignore_errors=True)
 
-    # shared data -------------------------------------------------------------------------------
+    # what contexts use -------------------------------------------------------------------------
     def public_questions(self, count: int) -> list[GradedQuestion]:
         if self._questions is None or len(self._questions) < count:
             self._questions = public_questions(self.settings.data_dir, max(count, self.settings.questions))
         return self._questions[:count]
 
-    def worker_env(self) -> dict[str, str]:
+    def _worker_env(self) -> dict[str, str]:
         env = {"TOKENIZERS_PARALLELISM": "false"}
         if self.settings.base_model:
             env["UNITCONV_BASE_MODEL"] = self.settings.base_model
@@ -159,82 +150,60 @@ class GradingSession:
             env["UNITCONV_DEVICE"] = self.settings.device
         return env
 
-    def reference_outputs(self, prompts: list[str]) -> WorkerOutcome:
-        key = tuple(prompts)
-        if key not in self._reference:
-            payload = {
-                "prompts": prompts,
-                "max_new_tokens": REFERENCE_MAX_NEW_TOKENS,
-                "base_model": self.settings.base_model,
-                "device": self.settings.device,
-            }
-            self._reference[key] = run_task(
-                "grader_plugin.tasks:reference_greedy",
-                payload,
-                timeout=max(self.settings.timeout or 0, 600),
-                memory_mb=self.settings.memory_mb,
-                output_bytes=self.settings.output_kb * 1000,
-                env=self.worker_env(),
-            )
-        return self._reference[key]
-
-    def candidates(self, entry_point: str) -> list[str]:
-        lists = self.pm.hook.grader_entry_point_candidates(
-            entry_point=entry_point, submission=self.submission
-        )
+    def _candidates(self, entry_point: str) -> list[str]:
+        lists = self.pm.hook.grader_entry_point_candidates(entry_point=entry_point, submission=self.submission)
         seen: list[str] = []
         for found in lists:
             seen.extend(c for c in (found or []) if c not in seen)
         return seen
 
-    # grading -----------------------------------------------------------------------------------
-    def _new_result(self, check: Check, bounds: Bounds | None) -> PartResult:
-        return PartResult(
-            check.name,
-            check.title,
-            check.points,
-            max_extra=check.extra_credit,
-            measure=check.measure,
-            bounds=bounds.describe() if bounds else "",
+    def _run_worker(self, task: str, payload: dict, entry_point: str | None, timeout: float) -> WorkerOutcome:
+        """The one place a worker is started (behind :meth:`GradeContext.run_worker`)."""
+        with_submission = entry_point is not None and self.submission is not None
+        return run_task(
+            task,
+            payload,
+            package=self.submission.package if with_submission else None,
+            parent=self.submission.parent if with_submission else None,
+            candidates=self._candidates(entry_point) if with_submission else [],
+            timeout=timeout,
+            memory_mb=self.settings.memory_mb,
+            output_bytes=self.settings.output_kb * 1000,
+            env=self._worker_env(),
         )
 
+    def context(self, check: Check, bounds: Bounds | None) -> GradeContext:
+        """The context ``check`` is graded with."""
+        return GradeContext(self.settings, self.submission, self.profile, bounds, check, self.cache,
+                            self.public_questions, self._run_worker)
+
+    # grading -----------------------------------------------------------------------------------
     def _run(self, check: Check, context: GradeContext) -> tuple[PartResult, WorkerOutcome | None]:
         if check.task is None:
             return check.score(context, None), None
         payload = check.payload(context) if check.payload else {}
-        candidates = self.candidates(check.entry_point) if check.entry_point else []
-        outcome = run_task(
-            check.task,
-            payload,
-            package=self.submission.package,
-            parent=self.submission.parent,
-            candidates=candidates,
-            timeout=self.settings.timeout or check.timeout_s,
-            memory_mb=self.settings.memory_mb,
-            output_bytes=self.settings.output_kb * 1000,
-            env=self.worker_env(),
-        )
+        outcome = context.run_worker(check.task, payload, entry_point=check.entry_point)
         if not outcome.ok:
-            result = self._new_result(check, context.bounds)
+            result = PartResult.for_check(check, context.bounds)
             result.zero(outcome.reason)
             return result, outcome
         return check.score(context, outcome), outcome
 
     def grade(self, check: Check) -> PartResult:
-        """Grade one part: run its worker, score, scan, adjust; never raises for submission faults."""
+        """Grade one part: run its worker, score, scan, adjust; never raises for hand-in faults."""
         started = time.perf_counter()
         bounds = self.pm.hook.grader_thresholds(check=check, profile=self.profile)
         if self.submission is None:
-            result = self._new_result(check, bounds)
+            result = PartResult.for_check(check, bounds)
             result.zero(f"not graded: submission refused ({self.refused})")
             self.results[check.name] = result
             return result
-        context = GradeContext(self.settings, self.submission, self.profile, bounds, self)
+        context = self.context(check, bounds)
         outcome = None
         try:
             result, outcome = self._run(check, context)
         except Exception as error:  # noqa: BLE001 - a broken check must not lose the report
-            result = self._new_result(check, bounds)
+            result = PartResult.for_check(check, bounds)
             frame = traceback.extract_tb(error.__traceback__)[-1]
             result.zero(
                 f"grader error in check {check.name!r}: {type(error).__name__}: {error} "
@@ -243,7 +212,7 @@ class GradingSession:
         findings = [f for f in self.findings if f.part in (None, check.name)]
         for found in self.pm.hook.grader_scan_part(check=check, outcome=outcome, context=context):
             for finding in found or []:
-                finding = finding if finding.part else Finding(**{**finding.__dict__, "part": check.name})
+                finding = finding if finding.part else replace(finding, part=check.name)
                 self.findings.append(finding)
                 findings.append(finding)
         result.findings = findings
@@ -280,4 +249,5 @@ class GradingSession:
             refused=self.refused,
             not_graded=not_graded,
             execution_time=time.perf_counter() - self.started,
+            graded_by=provenance(self.pm, self.settings),
         )

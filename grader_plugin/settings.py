@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+from unitconv.paths import data_dir
 
 
 class SettingsError(ValueError):
@@ -178,8 +178,9 @@ OPTIONS: tuple[Option, ...] = (
         "UNITCONV_GRADE_DATA",
         "grade_data",
         Path,
-        DEFAULT_DATA_DIR,
-        "folder holding the grader's valid.json (never inside the submission)",
+        None,
+        "folder holding the grader's valid.json, never inside the submission "
+        "(default: the project's data folder, see unitconv.paths.data_dir)",
         "DIR",
     ),
 )
@@ -200,7 +201,7 @@ class GradeSettings:
     timeout: float | None = None
     memory_mb: int = 8192
     output_kb: int = 1024
-    data_dir: Path = DEFAULT_DATA_DIR
+    data_dir: Path = field(default_factory=data_dir)
 
 
 def resolve_settings(
@@ -234,4 +235,6 @@ def resolve_settings(
             break
         else:
             values[option.dest] = option.default
+    if values["data_dir"] is None:
+        values["data_dir"] = data_dir()
     return GradeSettings(path=Path(path), **values)

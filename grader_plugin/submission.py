@@ -16,11 +16,14 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from grader_plugin.bundle import CACHE_FOLDERS, bundle_size
+from grader_plugin.contract import ENTRY_POINTS
+
 MAX_UNCOMPRESSED_BYTES = 300_000_000
 MAX_MEMBERS = 5_000
 METADATA_FILE = "grader.toml"
 IGNORED_TOP_LEVEL = {"__MACOSX"}
-CACHE_NAMES = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".ipynb_checkpoints"}
+CACHE_NAMES = set(CACHE_FOLDERS)
 
 
 class SubmissionError(ValueError):
@@ -146,8 +149,6 @@ def read_metadata(folder: Path) -> dict[str, str]:
     path = folder / METADATA_FILE
     if not path.is_file():
         return {}
-    from grader_plugin.checks import ENTRY_POINTS
-
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
@@ -188,8 +189,6 @@ def open_submission(path: Path | str, workdir: Path, max_bytes: int = MAX_UNCOMP
 
     Raises :class:`SubmissionError` when the hand-in is refused.
     """
-    from grader_plugin.bundle import bundle_size
-
     source = Path(path)
     if not source.exists():
         raise SubmissionError(f"{source}: no such file or folder; give --grade a package folder or a zip")

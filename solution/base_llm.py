@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import overload
 
-from solution import model_loader
-from solution.arithmetic import parse_tagged_answer
+from unitconv import model_loader
+
+from .arithmetic import parse_tagged_answer
 
 
 class GenerationInputError(TypeError):
@@ -21,7 +22,7 @@ class GenerationInputError(TypeError):
 class BaseLLM:
     """A causal LM with its tokenizer, and the course's generation and answering methods.
 
-    :param checkpoint: base model name (see :mod:`solution.model_loader`); default: embedded.
+    :param checkpoint: base model name (see :mod:`unitconv.model_loader`); default: embedded.
     :param device: ``cuda``, ``mps`` or ``cpu``; default: chosen automatically.
     :param model: an already built model to use instead of loading one (tests, adapters).
     :param tokenizer: its tokenizer, required with ``model``.

@@ -2,7 +2,7 @@
 
 A 135M model knows few conversion factors and cannot multiply reliably, but it copies well.
 The prompt is therefore built from worked examples: brief instructions, then training
-questions that convert the same units as the one asked (see :mod:`solution.worked_examples`),
+questions that convert the same units as the one asked (see :mod:`.worked_examples`),
 each answered in the program-aided form ``N * factor`` whose factor the example's own stored
 answer gives.  The model has to carry the examples' factor over and put the new quantity in
 front; ``parse_answer`` evaluates the expression exactly.  Nothing here converts units: the
@@ -15,9 +15,13 @@ import json
 from functools import cache
 from pathlib import Path
 
-from solution.base_llm import BaseLLM
-from solution.worked_examples import ExampleBank
+from .base_llm import BaseLLM
+from .data import benchmark_on_valid
+from .worked_examples import ExampleBank
 
+# The answering path reads the training split where a hand-in finds it in the course's layout:
+# data/train.json beside the package (this project's data/ in a checkout; when graded, the
+# grader puts a copy of the public training split there and nothing else).
 TRAIN_FILE = Path(__file__).resolve().parent.parent / "data" / "train.json"
 INSTRUCTIONS = (
     "You convert units. Reuse the factor of the examples that convert the same units, "
@@ -58,10 +62,7 @@ def load(checkpoint: str | None = None, **kwargs) -> CoTModel:
 
 def test_model(max_question: int = 100) -> None:
     """Print accuracy and answer rate on the first ``max_question`` validation questions."""
-    from solution.data import Dataset, benchmark
-
-    result = benchmark(load(), Dataset("valid"), max_question)
-    print(f"accuracy={result.accuracy:.3f} answer_rate={result.answer_rate:.3f}")
+    benchmark_on_valid(load(), max_question)
 
 
 if __name__ == "__main__":

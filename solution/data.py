@@ -1,18 +1,23 @@
-"""The course's data interface: stored splits, the answer check and the benchmark loop."""
+"""The course's data interface: stored splits, the answer check and the benchmark loop.
+
+Splits are read from :func:`unitconv.paths.data_dir` (``$UNITCONV_DATA_DIR``, else the ``data/``
+folder beside the package, as in the course's layout).  The answer check is the hand-in's own,
+as in the course's starter code; the grader never uses it (it has its own in
+``grader_plugin/scoring.py``, and a test runs both on the same cases).
+"""
 
 from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from solution.base_llm import BaseLLM
+from unitconv.paths import data_dir as default_data_dir
 
-DATA_DIR = Path(os.environ.get("UNITCONV_DATA_DIR", Path(__file__).resolve().parent.parent / "data"))
+if TYPE_CHECKING:
+    from .base_llm import BaseLLM
 
 
 class DatasetError(ValueError):
@@ -23,9 +28,9 @@ class Dataset:
     """A stored split (``train``, ``valid``, ``rft``): a list of ``[question, answer, ...]`` rows."""
 
     def __init__(self, split: str, data_dir: Path | None = None):
-        path = Path(data_dir or DATA_DIR) / f"{split}.json"
+        path = Path(data_dir or default_data_dir()) / f"{split}.json"
         if not path.is_file():
-            raise DatasetError(f"{path}: no such data file; run `python -m solution.questions` to make it")
+            raise DatasetError(f"{path}: no such data file; run `python -m unitconv.questions` to make the splits")
         try:
             rows = json.loads(path.read_text())
         except json.JSONDecodeError as error:
@@ -91,3 +96,9 @@ def benchmark(func: BaseLLM, dataset, max_question: int) -> BenchmarkResult:
     rows = [dataset[i] for i in range(min(len(dataset), max_question))]
     answers = func.answer(*[row[0] for row in rows])
     return BenchmarkResult.from_answers(answers, rows, max_question)
+
+
+def benchmark_on_valid(model: BaseLLM, max_question: int = 100) -> None:
+    """Development helper: print accuracy and answer rate of ``model`` on ``valid[:max_question]``."""
+    result = benchmark(model, Dataset("valid"), max_question)
+    print(f"accuracy={result.accuracy:.3f} answer_rate={result.answer_rate:.3f}")

@@ -19,9 +19,9 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from solution.data import Dataset, is_answer_valid
+from unitconv.paths import data_dir
 
-DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "data" / "rft.json"
+from .data import Dataset, is_answer_valid
 
 # A sampler takes prompts, a count and a temperature and returns one list of completions per prompt,
 # like BaseLLM.batched_generate(prompts, num_return_sequences=count, temperature=temperature).
@@ -51,7 +51,7 @@ def _write_json_atomically(path: Path, rows: list) -> None:
     os.replace(staging, path)
 
 
-def generate_dataset(output_json: str | Path = DEFAULT_OUTPUT, oversample: int = 4, temperature: float = 0.7,
+def generate_dataset(output_json: str | Path | None = None, oversample: int = 4, temperature: float = 0.7,
                      *, model=None, sampler: Sampler | None = None, questions: Sequence | None = None,
                      limit: int | None = None, chunk_size: int = 16) -> list[list]:
     """Sample ``oversample`` completions per training question and keep one correct chain each.
@@ -60,16 +60,16 @@ def generate_dataset(output_json: str | Path = DEFAULT_OUTPUT, oversample: int =
     :param sampler: overrides ``model.batched_generate`` (tests pass a stub).
     :param questions: ``[question, answer]`` rows (default: the training split).
     :param limit: use only the first ``limit`` questions.
-    :returns: the kept rows, also written to ``output_json``.
+    :returns: the kept rows, also written to ``output_json`` (default ``data/rft.json``).
     """
     from tqdm.auto import tqdm
 
     if oversample < 1 or temperature <= 0:
         raise ValueError("rejection sampling needs oversample >= 1 and temperature > 0")
-    output_json = Path(output_json)
+    output_json = Path(output_json or data_dir() / "rft.json")
     rows = list(questions if questions is not None else Dataset("train").data)[:limit]
     if model is None:
-        from solution.sft import load as load_sampler_model
+        from .sft import load as load_sampler_model
 
         model = load_sampler_model()
     sample = sampler or (lambda prompts, n, t: model.batched_generate(prompts, num_return_sequences=n,
@@ -101,7 +101,7 @@ def generate_dataset(output_json: str | Path = DEFAULT_OUTPUT, oversample: int =
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Rejection-sample answer chains for RFT")
-    parser.add_argument("output_json", nargs="?", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument("output_json", nargs="?", type=Path, default=None, help="default: data/rft.json")
     parser.add_argument("--oversample", type=int, default=4)
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--limit", type=int, default=1000, help="first N training questions")

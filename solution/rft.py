@@ -10,17 +10,18 @@ Command line: ``python -m solution.rft train`` and ``python -m solution.rft test
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-from solution.adapters import load_with_adapter
-from solution.arithmetic import parse_tagged_answer
-from solution.sft import SFTModel
+from unitconv.paths import data_dir
+
+from .adapters import load_with_adapter
+from .arithmetic import parse_tagged_answer
+from .data import benchmark_on_valid
+from .sft import SFTModel
 
 MODEL_DIR = Path(__file__).resolve().parent / "rft_model"
 RUN_DIR = Path(__file__).resolve().parent.parent / "runs" / "rft"
-RFT_DATA = Path(__file__).resolve().parent.parent / "data" / "rft.json"
 TRAIN_COMMAND = "python -m solution.datagen && python -m solution.rft train"
 DIRECT_SEED = 47
 
@@ -30,12 +31,13 @@ class RFTModel(SFTModel):
 
 
 def load(checkpoint: str | None = None, **kwargs) -> RFTModel:
-    """The base model with the adapter of ``solution/rft_model`` (clear error when missing)."""
+    """The base model with the adapter of ``rft_model/`` beside this file (clear error when missing)."""
     return load_with_adapter(MODEL_DIR, RFTModel, TRAIN_COMMAND, checkpoint, **kwargs)
 
 
-def rft_pairs(rft_json: Path = RFT_DATA) -> list[tuple[str, str]]:
-    """``(question, reasoning)`` pairs from the rejection-sampled data."""
+def rft_pairs(rft_json: Path | None = None) -> list[tuple[str, str]]:
+    """``(question, reasoning)`` pairs from the rejection-sampled data (default ``data/rft.json``)."""
+    rft_json = Path(rft_json or data_dir() / "rft.json")
     if not rft_json.is_file():
         raise FileNotFoundError(f"{rft_json}: no RFT data; make it with `python -m solution.datagen`")
     rows = json.loads(rft_json.read_text())
@@ -60,10 +62,11 @@ def train_model(output_dir: Path = MODEL_DIR, direct_questions: int = 1500, chec
     """Continue the SFT adapter on RFT chains plus ``direct_questions`` fresh direct-answer rows."""
     import random
 
-    from solution import model_loader
-    from solution.sft import MODEL_DIR as SFT_DIR
-    from solution.sft import training_pairs
-    from solution.training import LoraTrainingConfig, train_lora
+    from unitconv import model_loader
+
+    from .sft import MODEL_DIR as SFT_DIR
+    from .sft import training_pairs
+    from .training import LoraTrainingConfig, train_lora
 
     config = LoraTrainingConfig(**config_overrides)
     pairs = rft_pairs() + training_pairs(direct_questions, seed=DIRECT_SEED)
@@ -75,26 +78,15 @@ def train_model(output_dir: Path = MODEL_DIR, direct_questions: int = 1500, chec
 
 def test_model(max_question: int = 100, checkpoint: str | None = None) -> None:
     """Print accuracy and answer rate of the saved adapter on ``valid[:max_question]``."""
-    from solution.data import Dataset, benchmark
-
-    result = benchmark(load(checkpoint), Dataset("valid"), max_question)
-    print(f"accuracy={result.accuracy:.3f} answer_rate={result.answer_rate:.3f}")
+    benchmark_on_valid(load(checkpoint), max_question)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Part 4: rejection-sampling fine-tuning")
-    commands = parser.add_subparsers(dest="command", required=True)
-    train = commands.add_parser("train", help="train and save the adapter to solution/rft_model")
-    train.add_argument("--direct-questions", type=int, default=1500)
-    train.add_argument("--epochs", type=float, default=1.0)
-    train.add_argument("--learning-rate", type=float, default=1e-3)
-    test = commands.add_parser("test", help="accuracy of the saved adapter on valid[:N]")
-    test.add_argument("--max-question", type=int, default=100)
-    args = parser.parse_args(argv)
-    if args.command == "train":
-        train_model(direct_questions=args.direct_questions, epochs=args.epochs, learning_rate=args.learning_rate)
-    else:
-        test_model(args.max_question)
+    from .training import LoraTrainingConfig, part_command_line
+
+    part_command_line(argv, "Part 4: rejection-sampling fine-tuning", MODEL_DIR, train_model, load,
+                      {"direct_questions": (int, 1500, "fresh direct-answer rows mixed with the chains")},
+                      defaults=LoraTrainingConfig(learning_rate=1e-3))
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ byte).  A question converting N units of A into B is answered ``N * value(A) / v
 
 from __future__ import annotations
 
-from solution.arithmetic import compact_number
-from solution.questions import Question
-from solution.units import UNITS, Unit, convert
+from unitconv.questions import Question
+from unitconv.units import UNITS, Unit, convert
+
+from .arithmetic import compact_number
 
 BASE_UNITS = {"length": "meter", "mass": "gram", "volume": "liter", "time": "second",
               "speed": "meter/second", "data": "byte"}

@@ -9,9 +9,11 @@ adapter is saved into the package.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 IGNORE_INDEX = -100
@@ -152,3 +154,37 @@ def save_adapter(model, adapter_dir: Path, metadata: dict) -> None:
     (staging / "README.md").unlink(missing_ok=True)
     shutil.rmtree(adapter_dir, ignore_errors=True)
     staging.rename(adapter_dir)
+
+
+def part_command_line(argv: list[str] | None, description: str, model_dir: Path, train: Callable[..., Path],
+                      load: Callable, options: dict[str, tuple[type, object, str]],
+                      defaults: LoraTrainingConfig | None = None) -> None:
+    """``python -m solution.PART train|test`` for a fine-tuned part (SFT and RFT share it).
+
+    ``train`` takes ``output_dir``, the part's own ``options`` (name -> type, default, help) and
+    every :class:`LoraTrainingConfig` field (one ``--field`` option each, defaults from
+    ``defaults``); ``test`` prints the saved adapter's accuracy on ``valid[:N]``.
+    """
+    from .data import benchmark_on_valid
+
+    defaults = defaults or LoraTrainingConfig()
+    parser = argparse.ArgumentParser(description=description)
+    commands = parser.add_subparsers(dest="command", required=True)
+    trainer = commands.add_parser("train", help=f"train and save the adapter to {model_dir}")
+    trainer.add_argument("--output-dir", type=Path, default=model_dir)
+    for name, (kind, default, text) in options.items():
+        trainer.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default, help=text)
+    for item in fields(LoraTrainingConfig):
+        flag, default = f"--{item.name.replace('_', '-')}", getattr(defaults, item.name)
+        if isinstance(default, bool):
+            trainer.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
+                                 help=item.metadata.get("help"))
+        else:
+            trainer.add_argument(flag, type=type(default), default=default, help=item.metadata.get("help"))
+    tester = commands.add_parser("test", help="accuracy of the saved adapter on valid[:N]")
+    tester.add_argument("--max-question", type=int, default=100)
+    args = vars(parser.parse_args(argv))
+    if args.pop("command") == "train":
+        train(**args)
+    else:
+        benchmark_on_valid(load(), args["max_question"])

@@ -2,7 +2,7 @@
 
 A question names two units: the one written right after its quantity (or after "from", as in
 "the conversion from week to day for 5 units") is the source, the other the target.  Spellings
-come from :mod:`solution.unit_names` (names only, no conversion factors), so "km", "kilometre"
+come from :mod:`unitconv.unit_names` (names only, no conversion factors), so "km", "kilometre"
 and "kilometers" are one unit.  The examples most similar to a question are the training rows
 that convert the same source into the same target, worded most alike; their stored answers,
 written as ``quantity * factor``, carry the factor the model has to reuse.
@@ -16,8 +16,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from solution.arithmetic import compact_number
-from solution.unit_names import UNITS, Unit
+from unitconv.unit_names import UNITS, Unit
+
+from .arithmetic import compact_number
 
 _QUANTITY = re.compile(r"(?<![\w*^.])(\d+)(?![\w*^])")
 _WORD = re.compile(r"[a-z]+")

@@ -13,7 +13,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """Folder with a tiny randomly initialised Llama and the embedded model's tokenizer."""
-    from solution.tiny_model import build_tiny_model
+    from unitconv.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
 

@@ -125,9 +125,7 @@ def test_workers_receive_question_texts_only(tmp_path):
     settings = GradeSettings(path=folder, questions=5)
     session = GradingSession(settings, get_plugin_manager(load_entry_points=False))
     session.open()
-    from grader_plugin.session import GradeContext
-
-    context = GradeContext(settings, session.submission, session.profile, None, session)
+    context = session.context(session.checks["cot"], None)
     payload = session.checks["cot"].payload(context)
     session.close()
     assert payload == {"questions": [q.text for q in context.public_questions()]}

@@ -123,7 +123,7 @@ def test_tampering_with_the_grader_inside_the_worker_is_flagged_and_has_no_effec
     results, _ = graded(CHEATERS / "tamper", ("cot",))
     cot = results["cot"]
     found = flags(cot)
-    assert found["dynamic audit: grader-tampering"][0].evidence == "grader_plugin.worker:_write_result"
+    assert found["dynamic audit: grader-tampering"][0].evidence == "grader_plugin.worker.bootstrap:_write_result"
     assert found["static scan: grader-modules"][0].where() == "tamper/__init__.py:22"
     assert cot.value == 0.0  # the replaced writer never ran: the answers are the tiny model's own
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from solution import model_loader
-from solution.model_loader import EMBEDDED_MODEL, ENV_MODEL, ModelNotFoundError
+from unitconv import model_loader
+from unitconv.model_loader import EMBEDDED_MODEL, ENV_MODEL, ModelNotFoundError
 
 
 def test_explicit_name_beats_environment_which_beats_the_embedded_default(monkeypatch):

@@ -10,8 +10,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from solution.questions import PHRASINGS, make_question, make_questions
-from solution.units import FAMILIES, UNITS, convert, lookup, units_of
+from unitconv.questions import PHRASINGS, make_question, make_questions
+from unitconv.units import FAMILIES, UNITS, convert, lookup, units_of
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

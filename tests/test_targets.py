@@ -7,9 +7,9 @@ import math
 
 from solution.arithmetic import compact_number, evaluate_number
 from solution.data import is_answer_valid
-from solution.questions import Question
 from solution.targets import answer_completion, answer_expression
-from solution.units import FAMILIES, convert, units_of
+from unitconv.questions import Question
+from unitconv.units import FAMILIES, convert, units_of
 
 
 def test_every_unit_pair_and_quantity_gets_a_target_that_passes_the_answer_check():

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from solution.arithmetic import parse_tagged_answer
-from solution.questions import make_questions
 from solution.worked_examples import ExampleBank, quantity_of, unit_pair, worked_answer
+from unitconv.questions import make_questions
 
 
 @given(seed=st.integers(0, 10_000))

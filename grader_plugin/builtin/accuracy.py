@@ -1,9 +1,11 @@
 """Built-in checks ``cot``, ``sft`` and ``rft`` (25 points each, RFT 5 extra): accuracy with the course ramps.
 
-The worker answers question texts; the grader compares with its own expected values using its
-own answer check (:func:`grader_plugin.scoring.is_correct`).  Below full marks the result
-explains itself: outputs without an answer tag, answers that did not parse, wrong answers, and
-the first few raw outputs with the parsed value (expected values only for public questions).
+Worker half: :func:`grader_plugin.worker.tasks.answer_questions` answers the question texts with
+the hand-in's ``answer()``.  Grader half (here): compare with the grader's own expected values
+using its own answer check (:func:`grader_plugin.scoring.is_correct`).  Below full marks the
+result explains itself: outputs without an answer tag, answers that did not parse, wrong
+answers, and the first few raw outputs with the parsed and expected values.  The bars are the
+``course`` profile's (``builtin/profiles.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from grader_plugin import hookimpl
 from grader_plugin.checks import Check
 from grader_plugin.results import PartResult
 from grader_plugin.scoring import is_correct, ramp, whole_points
+from grader_plugin.worker.tasks import answer_questions
 
 SHOWN_EXAMPLES = 3
 
@@ -24,9 +27,7 @@ def _payload(context) -> dict:
 
 def explain(questions, answers: list[float], raw: list[str] | None) -> list[str]:
     """Lines saying why answers were wrong, for a report."""
-    wrong = [
-        i for i, (q, a) in enumerate(zip(questions, answers, strict=True)) if not is_correct(a, q.expected)
-    ]
+    wrong = [i for i, (q, a) in enumerate(zip(questions, answers, strict=True)) if not is_correct(a, q.expected)]
     unparsed = [i for i in wrong if not math.isfinite(answers[i])]
     lines = []
     if raw is not None:
@@ -35,55 +36,39 @@ def explain(questions, answers: list[float], raw: list[str] | None) -> list[str]
     else:
         lines.append("raw outputs were not observed (answer() did not go through batched_generate)")
     lines.append(
-        f"{len(unparsed)} answers did not parse to a number; "
-        f"{len(wrong) - len(unparsed)} parsed but were wrong"
+        f"{len(unparsed)} answers did not parse to a number; {len(wrong) - len(unparsed)} parsed but were wrong"
     )
     for i in wrong[:SHOWN_EXAMPLES]:
         question = questions[i]
-        expected = f", expected {question.expected:g}" if question.public else ""
         output = f" output {raw[i][:160]!r} ->" if raw is not None else ""
-        lines.append(f"{question.text!r}:{output} parsed {answers[i]:g}{expected}")
+        lines.append(f"{question.text!r}:{output} parsed {answers[i]:g}, expected {question.expected:g}")
     return lines
 
 
-def _scorer(name: str):
-    def score(context, outcome) -> PartResult:
-        check = CHECKS[name]
-        bounds = context.bounds
-        result = PartResult(
-            check.name,
-            check.title,
-            check.points,
-            max_extra=check.extra_credit,
-            measure="accuracy",
-            bounds=bounds.describe(),
-        )
-        questions = context.public_questions()
-        data = outcome.data if isinstance(outcome.data, dict) else {}
-        answers, raw = data.get("answers"), data.get("raw")
-        if not isinstance(answers, list) or len(answers) != len(questions):
-            count = len(answers) if isinstance(answers, list) else "no"
-            result.zero(f"answer() returned {count} values for {len(questions)} questions")
-            return result
-        correct = sum(is_correct(a, q.expected) for q, a in zip(questions, answers, strict=True))
-        result.value = correct / len(questions)
-        rate = sum(math.isfinite(a) for a in answers) / len(answers)
-        result.points = whole_points(check.points, ramp(result.value, bounds.low, bounds.high))
-        if check.extra_credit and bounds.extra_high is not None:
-            result.extra = whole_points(
-                check.extra_credit, ramp(result.value, bounds.extra_low, bounds.extra_high)
-            )
-        result.details.append(
-            f"accuracy {result.value:.2f} ({correct}/{len(questions)}), answer rate {rate:.2f}"
-        )
-        if result.points < check.points:
-            result.reason = f"accuracy {result.value:.2f} below {bounds.high:g}"
-            if rate < 0.5:
-                result.reason += f"; only {rate:.0%} of answers parsed"
-            result.details.extend(explain(questions, answers, raw if isinstance(raw, list) else None))
+def score_accuracy(context, outcome) -> PartResult:
+    """The part's points from the answers its worker returned, on the part's ramp."""
+    check, bounds = context.check, context.bounds
+    result = PartResult.for_check(check, bounds)
+    questions = context.public_questions()
+    data = outcome.data if isinstance(outcome.data, dict) else {}
+    answers, raw = data.get("answers"), data.get("raw")
+    if not isinstance(answers, list) or len(answers) != len(questions):
+        count = len(answers) if isinstance(answers, list) else "no"
+        result.zero(f"answer() returned {count} values for {len(questions)} questions")
         return result
-
-    return score
+    correct = sum(is_correct(a, q.expected) for q, a in zip(questions, answers, strict=True))
+    result.value = correct / len(questions)
+    rate = sum(math.isfinite(a) for a in answers) / len(answers)
+    result.points = whole_points(check.points, ramp(result.value, bounds.low, bounds.high))
+    if check.extra_credit and bounds.extra_high is not None:
+        result.extra = whole_points(check.extra_credit, ramp(result.value, bounds.extra_low, bounds.extra_high))
+    result.details.append(f"accuracy {result.value:.2f} ({correct}/{len(questions)}), answer rate {rate:.2f}")
+    if result.points < check.points:
+        result.reason = f"accuracy {result.value:.2f} below {bounds.high:g}"
+        if rate < 0.5:
+            result.reason += f"; only {rate:.0%} of answers parsed"
+        result.details.extend(explain(questions, answers, raw if isinstance(raw, list) else None))
+    return result
 
 
 def _check(name: str, title: str, extra: int = 0) -> Check:
@@ -92,23 +77,20 @@ def _check(name: str, title: str, extra: int = 0) -> Check:
         title=title,
         points=25,
         extra_credit=extra,
-        score=_scorer(name),
+        score=score_accuracy,
         timeout_s=600,
         entry_point=name,
-        task="grader_plugin.tasks:answer_questions",
+        task=answer_questions,
         payload=_payload,
         measure="accuracy",
+        answers_questions=True,
     )
 
 
-CHECKS = {
-    "cot": _check("cot", "CoT accuracy"),
-    "sft": _check("sft", "SFT accuracy"),
-    "rft": _check("rft", "RFT accuracy", extra=5),
-}
+CHECKS = (_check("cot", "CoT accuracy"), _check("sft", "SFT accuracy"), _check("rft", "RFT accuracy", extra=5))
 
 
 @hookimpl
 def grader_register_checks(register):
-    for check in CHECKS.values():
+    for check in CHECKS:
         register(check)

@@ -54,6 +54,7 @@ def gradescope_results(report: GradeReport) -> dict:
             "profile": report.profile,
             "refused": report.refused,
             "findings": [f.__dict__ for f in report.findings],
+            "graded_by": report.graded_by,
         },
     }
 

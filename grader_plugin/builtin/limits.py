@@ -2,19 +2,16 @@
 
 Model size is a rule on every part, applied through ``grader_adjust_result``: a part whose
 loaded model is too big scores 0.  Bundle size is its own 0-point check, failed above the limit;
-adapters above 20 MB are reported without costing anything.
+adapters above 20 MB are reported without costing anything.  The limits are the active
+profile's (the course's by default, ``unitconv/course.py``).
 """
 
 from __future__ import annotations
 
 from grader_plugin import hookimpl
-from grader_plugin.bundle import ADAPTER_FILES
+from grader_plugin.bundle import large_adapters, megabytes
 from grader_plugin.checks import Check
 from grader_plugin.results import PartResult
-
-
-def _mb(size: int) -> str:
-    return f"{size / 1e6:.1f} MB"
 
 
 @hookimpl
@@ -24,35 +21,23 @@ def grader_adjust_result(check, result, outcome, context):
     limit = context.profile.max_parameters
     result.details.append(f"model: {outcome.num_parameters / 1e6:.1f}M parameters ({outcome.entry_point})")
     if outcome.num_parameters > limit:
-        result.zero(
-            f"model has {outcome.num_parameters / 1e6:.1f}M parameters, above the {limit / 1e6:g}M limit"
-        )
+        result.zero(f"model has {outcome.num_parameters / 1e6:.1f}M parameters, above the {limit / 1e6:g}M limit")
 
 
 def _bundle_score(context, outcome) -> PartResult:
     profile, submission = context.profile, context.submission
-    result = PartResult(
-        "bundle_size",
-        "bundle size",
-        0,
-        measure="MB",
-        value=submission.bundle_bytes / 1e6,
-        bounds=f"<= {profile.max_bundle_bytes / 1e6:g}",
-    )
+    result = PartResult.for_check(context.check)
+    result.value = submission.bundle_bytes / 1e6
+    result.bounds = f"<= {profile.max_bundle_bytes / 1e6:g}"
     if submission.bundle_bytes > profile.max_bundle_bytes:
         result.ok = False
         result.reason = (
-            f"bundle is {_mb(submission.bundle_bytes)}, above the course's {_mb(profile.max_bundle_bytes)}; "
-            f"remove checkpoints and logs (python -m grader_plugin bundle)"
+            f"bundle is {megabytes(submission.bundle_bytes)}, above the course's "
+            f"{megabytes(profile.max_bundle_bytes)}; remove checkpoints and logs (python -m grader_plugin bundle)"
         )
-    big = [
-        (p, p.stat().st_size)
-        for p in submission.files()
-        if p.name in ADAPTER_FILES and p.stat().st_size > profile.max_adapter_bytes
-    ]
-    for path, size in big:
+    for path, size in large_adapters(submission.files(), profile.max_adapter_bytes):
         name = path.relative_to(submission.folder)
-        note = f"{name} is {_mb(size)}, above {_mb(profile.max_adapter_bytes)} per adapter"
+        note = f"{name} is {megabytes(size)}, above {megabytes(profile.max_adapter_bytes)} per adapter"
         result.details.append(note)
         result.reason = result.reason or note
     return result

@@ -1,8 +1,8 @@
 """Behavioural detectors: answers that do not come from the model, whatever the code looks like.
 
-Built-in plugin on ``grader_scan_part`` for the accuracy parts.  After a part was answered, one
-more worker (:func:`grader_plugin.integrity.probe.hidden_and_ablated`) loads the same entry
-point and
+Built-in plugin on ``grader_scan_part`` (grader side) for checks that declare
+``answers_questions``.  After a part was answered, one more worker
+(:func:`grader_plugin.worker.probe.hidden_and_ablated`) loads the same entry point and
 
 - answers hidden questions, generated fresh for this grading run by the project's question
   generator (a random seed, never written to disk), of the same kind as the public ones; a part
@@ -26,12 +26,10 @@ from pathlib import Path
 
 from grader_plugin import hookimpl
 from grader_plugin.integrity.stats import fisher_greater
-from grader_plugin.isolation import run_task
 from grader_plugin.results import Finding
 from grader_plugin.scoring import is_correct
+from grader_plugin.worker.probe import hidden_and_ablated
 
-ACCURACY_TASK = "grader_plugin.tasks:answer_questions"
-PROBE_TASK = "grader_plugin.integrity.probe:hidden_and_ablated"
 HIDDEN_QUESTIONS = 30
 ABLATION_QUESTIONS = 20
 MIN_ACCURACY = 0.25
@@ -45,7 +43,7 @@ DETECTOR = "behaviour"
 
 def hidden_questions(data_dir: Path, count: int, seed: int):
     """``count`` fresh questions (text, expected) that are in neither stored split of ``data_dir``."""
-    from solution.questions import make_questions
+    from unitconv.questions import make_questions
 
     known: set[str] = set()
     for name in ("valid.json", "train.json"):
@@ -101,7 +99,7 @@ def judge_ablation(before: int, after: int, total: int, ablation: dict):
 
 @hookimpl
 def grader_scan_part(check, outcome, context):
-    if outcome is None or not outcome.ok or check.task != ACCURACY_TASK or not check.entry_point:
+    if outcome is None or not outcome.ok or not check.answers_questions or not check.entry_point:
         return None
     data = outcome.data if isinstance(outcome.data, dict) else {}
     answers = data.get("answers")
@@ -114,23 +112,13 @@ def grader_scan_part(check, outcome, context):
     seed = random.SystemRandom().randrange(2**32)
     hidden = hidden_questions(context.settings.data_dir, HIDDEN_QUESTIONS, seed)
     ablation = questions[:ABLATION_QUESTIONS]
-    session = context.session
-    probe = run_task(
-        PROBE_TASK,
-        {
-            "hidden": [text for text, _ in hidden],
-            "ablation": [q.text for q in ablation],
-            "noise": NOISE,
-            "seed": seed,
-        },
-        package=context.submission.package,
-        parent=context.submission.parent,
-        candidates=session.candidates(check.entry_point),
-        timeout=context.settings.timeout or check.timeout_s,
-        memory_mb=context.settings.memory_mb,
-        output_bytes=context.settings.output_kb * 1000,
-        env=session.worker_env(),
-    )
+    payload = {
+        "hidden": [text for text, _ in hidden],
+        "ablation": [q.text for q in ablation],
+        "noise": NOISE,
+        "seed": seed,
+    }
+    probe = context.run_worker(hidden_and_ablated, payload, entry_point=check.entry_point)
     result = probe.data if probe.ok and isinstance(probe.data, dict) else None
     if result is None or len(result.get("hidden", [])) != len(hidden):
         reason = probe.reason or "the probe returned the wrong number of answers"

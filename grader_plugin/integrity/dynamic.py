@@ -1,7 +1,7 @@
 """Dynamic detector: judges what the worker's recorder saw while ``load()`` and answering ran.
 
-Built-in plugin on ``grader_scan_part``; the evidence comes from
-:class:`grader_plugin.integrity.recorder.Recorder` through ``WorkerOutcome.integrity``.
+Built-in plugin on ``grader_scan_part`` (grader side); the evidence comes from the worker-side
+:class:`grader_plugin.worker.recorder.Recorder` through ``WorkerOutcome.integrity``.
 
 - opening the graded split (``valid.json``, or any file in the grader's data folder other than
   the training splits) is a flag; reading ``train.json`` for few-shot examples is fine;
@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from grader_plugin import hookimpl
-from grader_plugin.integrity.static_scan import GRADING_FILES, TRAINING_FILES
+from grader_plugin.integrity.vocabulary import GRADING_FILES, TRAINING_FILES
 from grader_plugin.results import Finding
 
 DETECTOR = "dynamic audit"

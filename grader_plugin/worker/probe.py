@@ -1,6 +1,7 @@
 """Worker task of the behavioural detectors: answer hidden questions, then answer with ablated weights.
 
-Runs in a worker next to submission code, like :mod:`grader_plugin.tasks`, and only measures.
+Worker side: runs in a worker next to hand-in code, like :mod:`grader_plugin.worker.tasks`, and
+only measures; :mod:`grader_plugin.integrity.behaviour` judges what it returns.
 Ablation finds the torch modules the model object holds (itself, its attributes, a few levels
 deep), removes LoRA adapters (their ``lora_`` tensors are zeroed, so the adapter adds nothing)
 and adds Gaussian noise to every other weight, scaled to that tensor's root mean square.  A
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from grader_plugin.tasks import as_float
+from grader_plugin.worker.values import as_float
 
 SEARCH_DEPTH = 3
 

@@ -3,7 +3,7 @@
 pint knows most units already, but a few of its definitions disagree with the course data:
 pint's ``year`` is 365.25 days and its ``decade`` is logarithmic, its ``ton`` is the short
 ton, and ``ounce`` must mean the fluid ounce next to a volume unit.  The registry below adds
-course-specific units; the units and their spellings live in :mod:`solution.unit_names`.
+course-specific units; the units and their spellings live in :mod:`unitconv.unit_names`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from functools import cache
 
 import pint
 
-from solution.unit_names import FAMILIES, UNITS, Unit, lookup, units_of
+from unitconv.unit_names import FAMILIES, UNITS, Unit, lookup, units_of
 
 __all__ = ["FAMILIES", "UNITS", "Unit", "convert", "lookup", "registry", "units_of"]
 

@@ -1,4 +1,4 @@
-"""Worker-side evidence: what the submission did while ``load()`` and answering ran.
+"""Worker-side record: what the hand-in did while ``load()`` and answering ran.
 
 The worker starts a :class:`Recorder` before it imports the submission and reports
 :meth:`Recorder.finish` with its result.  The recorder
@@ -10,7 +10,8 @@ The worker starts a :class:`Recorder` before it imports the submission and repor
 - snapshots every loaded ``grader_plugin`` module (module attributes, class attributes and the
   code objects of functions) and reports what differs at the end (:func:`grader_fingerprint`).
 
-It only records: every judgement happens in the grader process (:mod:`.dynamic`).  It must stay
+It only records: every judgement happens in the grader process
+(:mod:`grader_plugin.integrity.dynamic`).  It must stay
 cheap (the hook sees every audited event of the process) and must never raise from the hook.
 Code in the same process can in principle undo anything done here; the behavioural detectors
 exist for that reason.
@@ -22,8 +23,7 @@ import os
 import sys
 from typing import Any
 
-ANSWERING_METHODS = ("answer", "parse_answer", "format_prompt", "generate", "batched_generate")
-"""Methods whose replacement at run time lets a submission answer without its model."""
+from grader_plugin.contract import ANSWERING_METHODS
 
 NETWORK_EVENTS = frozenset({"socket.connect", "socket.getaddrinfo", "socket.bind", "urllib.Request"})
 PROCESS_EVENTS = frozenset(

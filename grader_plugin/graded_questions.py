@@ -1,4 +1,4 @@
-"""The grader's own question sets, read from the grader's data folder (never the submission's).
+"""The graded questions: the public validation split, read from the grader's data folder (never the hand-in's).
 
 ``valid.json`` holds ``[question, answer]`` rows; the course grades the first 100.  Expected
 answers stay in the grader process: workers receive question texts only.
@@ -17,11 +17,10 @@ class GradingDataError(ValueError):
 
 @dataclass(frozen=True)
 class GradedQuestion:
-    """A question with its expected answer; ``public`` questions may show that answer in reports."""
+    """A public question with its expected answer (reports may show it; workers never see it)."""
 
     text: str
     expected: float
-    public: bool = True
 
 
 def public_questions(data_dir: Path, count: int) -> list[GradedQuestion]:
@@ -30,7 +29,7 @@ def public_questions(data_dir: Path, count: int) -> list[GradedQuestion]:
     if not path.is_file():
         raise GradingDataError(
             f"{path}: no such file; point --grade-data at the folder holding valid.json "
-            f"(make it with python -m solution.questions)"
+            f"(make it with python -m unitconv.questions --out DIR)"
         )
     try:
         rows = json.loads(path.read_text(encoding="utf-8"))

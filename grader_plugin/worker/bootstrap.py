@@ -1,4 +1,4 @@
-"""The worker: a fresh interpreter that loads one submission entry point and runs one task.
+"""The worker's entry point: a fresh interpreter that loads one hand-in entry point and runs one task.
 
 The grader starts it with ``python -I`` (no current folder, no ``PYTHON*`` variables) and a job
 file.  The worker limits its own address space first, imports the task from the grader's path,
@@ -21,7 +21,7 @@ from pathlib import Path
 BOOTSTRAP = (
     "import json, sys; job = json.load(open(sys.argv[1], encoding='utf-8')); "
     "sys.path[:0] = [p for p in job['sys_path'] if p not in sys.path]; "
-    "from grader_plugin.worker import main; main(job)"
+    "from grader_plugin.worker.bootstrap import main; main(job)"
 )
 """What ``python -I -c`` runs: find the grader on the grader's own path, then hand over."""
 
@@ -100,10 +100,10 @@ def _is_memory_error(error: BaseException) -> bool:
 def run(job: dict) -> dict:
     """Load the entry point and run the task; a result dict, whatever the submission does.
 
-    The result's ``integrity`` holds what :class:`grader_plugin.integrity.recorder.Recorder` saw
+    The result's ``integrity`` holds what :class:`grader_plugin.worker.recorder.Recorder` saw
     from before the submission was imported until the task returned.
     """
-    from grader_plugin.integrity.recorder import Recorder
+    from grader_plugin.worker.recorder import Recorder
 
     package = job.get("package")
     with contextlib.suppress(Exception):  # the grader's task module, so that it is fingerprinted

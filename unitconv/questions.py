@@ -1,11 +1,11 @@
 """Generator of unit-conversion questions with exact answers.
 
 Each question picks a family, two different units of it, an integer quantity and a phrasing;
-its answer comes from :func:`solution.units.convert`.  Generation is reproducible by seed, so
+its answer comes from :func:`unitconv.units.convert`.  Generation is reproducible by seed, so
 the stored ``data/*.json`` files can be remade and the grader can make fresh hidden sets
 (:func:`make_questions`) that were never written to disk.
 
-Command line: ``python -m solution.questions --out data`` rewrites the stored splits.
+Command line: ``python -m unitconv.questions --out data`` rewrites the stored splits.
 """
 
 from __future__ import annotations
@@ -16,7 +16,11 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from solution.units import FAMILIES, Unit, convert, units_of
+from unitconv.units import FAMILIES, Unit, convert, units_of
+
+SPLIT_SEED = 2026
+"""Seed of the stored splits: ``write_splits(out, TRAIN_SIZE, VALID_SIZE, SPLIT_SEED)`` remakes them."""
+TRAIN_SIZE, VALID_SIZE = 5000, 1000
 
 # {n}: the quantity; {src}: source unit spelled for that quantity; {dst}: target unit
 # (plural or symbol); {src_name}: source unit in its singular name; {dst_name}: target singular.
@@ -124,7 +128,7 @@ def make_questions(count: int, seed: int, *, exclude: set[str] = frozenset(),
     return questions
 
 
-def write_splits(out_dir: Path, train_size: int, valid_size: int, seed: int) -> None:
+def write_splits(out_dir: Path, train_size: int, valid_size: int, seed: int, quiet: bool = False) -> None:
     """Write ``valid.json`` then ``train.json`` with no question in both."""
     out_dir.mkdir(parents=True, exist_ok=True)
     valid = make_questions(valid_size, seed)
@@ -133,15 +137,16 @@ def write_splits(out_dir: Path, train_size: int, valid_size: int, seed: int) -> 
         path = out_dir / f"{name}.json"
         lines = ",\n".join(" " + json.dumps(q.as_row()) for q in rows)
         path.write_text("[\n" + lines + "\n]\n")
-        print(f"wrote {len(rows)} questions to {path}")
+        if not quiet:
+            print(f"wrote {len(rows)} questions to {path}")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "data")
-    parser.add_argument("--train-size", type=int, default=5000)
-    parser.add_argument("--valid-size", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--out", type=Path, required=True, help="folder to write train.json and valid.json to")
+    parser.add_argument("--train-size", type=int, default=TRAIN_SIZE)
+    parser.add_argument("--valid-size", type=int, default=VALID_SIZE)
+    parser.add_argument("--seed", type=int, default=SPLIT_SEED)
     args = parser.parse_args(argv)
     write_splits(args.out, args.train_size, args.valid_size, args.seed)
 

@@ -1,35 +1,17 @@
-"""Functions the worker runs, as ``task(model, payload) -> JSON data``.
+"""The built-in checks' worker halves, as ``task(model, payload) -> JSON data`` (worker side).
 
-They run in the worker, next to submission code, so they only measure: every judgement
-happens in the grader process.  They must not import the project's ``solution`` package at
-module level (a submission may be called ``solution`` too); :func:`reference_greedy` runs in a
-worker without any submission and may.
+Each runs in a worker next to hand-in code and only measures; its check (grader side) scores
+what it returns: :func:`answer_questions` for ``grader_plugin.builtin.accuracy``,
+:func:`generate_each`, :func:`batched_generate_calls` and :func:`reference_greedy` for
+``grader_plugin.builtin.generation``.  :func:`reference_greedy` runs in a worker without any
+hand-in: it is the grader's own decoding of the base model.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from grader_plugin.worker.values import as_float, jsonable
 
-
-def jsonable(value: Any, depth: int = 0) -> Any:
-    """``value`` as JSON data: strings, numbers and lists kept, anything else described by its type."""
-    if isinstance(value, str | bool) or value is None:
-        return value
-    if isinstance(value, int | float):
-        return float(value) if isinstance(value, float) else value
-    if isinstance(value, list | tuple) and depth < 3:
-        return [jsonable(v, depth + 1) for v in value]
-    return {"unsupported_type": type(value).__name__}
-
-
-def as_float(value: Any) -> float:
-    """``value`` as a float; NaN for what is not a number (an answer the grader cannot read)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return number
+REFERENCE_BATCH = 32
 
 
 def answer_questions(model, payload: dict) -> dict:
@@ -70,8 +52,8 @@ def generate_each(model, payload: dict) -> dict:
     return {"outputs": [jsonable(model.generate(p)) for p in payload["prompts"]]}
 
 
-def batched(model, payload: dict) -> dict:
-    """Greedy ``batched_generate(prompts)`` and sampled ``num_return_sequences`` calls."""
+def batched_generate_calls(model, payload: dict) -> dict:
+    """Greedy ``batched_generate(prompts)``, then sampled calls with ``num_return_sequences``."""
     prompts = payload["prompts"]
     greedy = model.batched_generate(prompts)
     sampled = model.batched_generate(
@@ -85,16 +67,8 @@ def batched(model, payload: dict) -> dict:
     return {"greedy": jsonable(greedy), "sampled": jsonable(sampled), "single": jsonable(single)}
 
 
-def count_only(model, payload: dict) -> dict:
-    """Nothing but loading: the worker reports the model's parameter count."""
-    return {}
-
-
-REFERENCE_BATCH = 32
-
-
 def reference_greedy(model, payload: dict) -> dict:
-    """The grader's own greedy decoding of the base model (trusted; no submission).
+    """The grader's own greedy decoding of the base model (trusted: no hand-in in this worker).
 
     Prompts are decoded together, left-padded with an attention mask, ``REFERENCE_BATCH`` at a
     time: on two CPU cores that is several times faster than one at a time, and the outputs are
@@ -102,7 +76,7 @@ def reference_greedy(model, payload: dict) -> dict:
     """
     import torch
 
-    from solution import model_loader
+    from unitconv import model_loader
 
     name, device = payload.get("base_model"), payload.get("device")
     tokenizer = model_loader.load_tokenizer(name)  # set up for left padding
