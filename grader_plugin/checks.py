@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grader_plugin.contract import ENTRY_POINTS
@@ -71,7 +72,9 @@ class Bounds:
 
 @dataclass(frozen=True)
 class Profile:
-    """A named set of thresholds: per-check bounds and the hand-in limits (the course's by default)."""
+    """A named set of thresholds: per-check bounds, the hand-in limits (the course's by default),
+    and the names of rules beyond the course's that cost points under it (``rules``; under a
+    profile without a rule, what the rule finds is reported as a warning and costs nothing)."""
 
     name: str
     description: str
@@ -79,6 +82,11 @@ class Profile:
     max_parameters: int = MAX_PARAMETERS
     max_bundle_bytes: int = MAX_BUNDLE_BYTES
     max_adapter_bytes: int = MAX_ADAPTER_BYTES
+    rules: frozenset[str] = frozenset()
+
+    def enforces(self, rule: str) -> bool:
+        """Whether ``rule`` (beyond the course's) costs points under this profile."""
+        return rule in self.rules
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,8 @@ class GradeContext:
     :param check: the part being graded.
     :param cache: a dict shared by every part of this run, for work done once per run (keys
         should name their owner, e.g. ``("reference-greedy", ...)``).
+    :param time_limit: the part's time limit in seconds (the session sets it before the part's
+        worker runs; ``run_worker`` uses it by default).
     """
 
     settings: GradeSettings
@@ -148,6 +158,12 @@ class GradeContext:
     cache: dict = field(repr=False)
     _questions: Callable[[int], list[GradedQuestion]] = field(repr=False)
     _worker: Callable[..., WorkerOutcome] = field(repr=False)
+    _model_folder: Callable[[str], Path | None] = field(repr=False, default=lambda name: None)
+    time_limit: float | None = None
+
+    def model_folder(self, name_or_path: str) -> Path | None:
+        """The local folder that serves a model a hand-in loaded (by hub id or path) in this run, or None."""
+        return self._model_folder(name_or_path)
 
     def public_questions(self, count: int | None = None) -> list[GradedQuestion]:
         """The first ``count`` (default ``--grade-questions``) public questions, with expected answers."""
@@ -160,9 +176,9 @@ class GradeContext:
         With ``entry_point`` (``"base"``, ``"cot"``, ...) the worker imports the hand-in and
         ``model`` is what that entry point returns; without it the worker holds no hand-in code
         and ``model`` is None (a trusted worker, e.g. the grader's own decoding).  ``timeout``
-        defaults to ``--grade-timeout`` or the check's own limit.
+        defaults to the part's time limit (``--grade-timeout``, or one scaled to this machine).
         """
         if entry_point is not None and entry_point not in ENTRY_POINTS:
             raise ValueError(f"run_worker: entry_point must be one of {ENTRY_POINTS} or None, got {entry_point!r}")
         return self._worker(task_name(task, "run_worker"), payload, entry_point,
-                            timeout or self.settings.timeout or self.check.timeout_s)
+                            timeout or self.time_limit or self.settings.timeout or self.check.timeout_s)

@@ -141,6 +141,7 @@ def run_task(
                 output,
                 seconds,
                 result.get("integrity"),
+                result.get("models") or [],
             )
         code = process.returncode
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"

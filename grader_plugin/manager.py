@@ -20,6 +20,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "grader_plugin.builtin.generation",
     "grader_plugin.builtin.accuracy",
     "grader_plugin.builtin.limits",
+    "grader_plugin.builtin.adapters",
     "grader_plugin.integrity.static_scan",
     "grader_plugin.integrity.dynamic",
     "grader_plugin.integrity.behaviour",

@@ -38,9 +38,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             dest=f"grade_{option.dest}",
             metavar=option.metavar,
             default=None,
+            action="append" if option.repeatable else "store",
             help=f"{option.help} [env {option.env}, ini {option.ini}]",
         )
-        parser.addini(option.ini, help=option.help, default="")
+        parser.addini(option.ini, help=option.help, default="", type="linelist" if option.repeatable else None)
 
 
 def settings_from_config(config: pytest.Config):
@@ -77,7 +78,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         return None
     from grader_plugin.provenance import header_lines, provenance
 
-    return header_lines(provenance(state.session.pm, state.settings))
+    return header_lines(provenance(state.session.pm, state.settings, state.session.served))
 
 
 class PartNotFull(Exception):

@@ -38,8 +38,8 @@ def plugin_names(pm) -> list[str]:
     return names
 
 
-def provenance(pm, settings) -> dict[str, object]:
-    """The facts of the run that decide its grades, as JSON data."""
+def provenance(pm, settings, served=()) -> dict[str, object]:
+    """The facts of the run that decide its grades, as JSON data (``served``: the hub ids workers can load)."""
     return {
         "grader": f"{DISTRIBUTION} {grader_version()}",
         "built_in_plugins": len([n for n in DEFAULT_PLUGINS if pm.get_plugin(n) is not None]),
@@ -48,6 +48,7 @@ def provenance(pm, settings) -> dict[str, object]:
         "base_model": settings.base_model or "embedded SmolLM2-135M-Instruct",
         "device": settings.device or "auto (cuda, mps, cpu: the first that exists)",
         "data": str(settings.data_dir),
+        "models_served": [model.describe() for model in served],
     }
 
 
@@ -58,4 +59,5 @@ def header_lines(facts: dict[str, object]) -> list[str]:
         f"grader: {facts['grader']}; {facts['built_in_plugins']} built-in plugins; other plugins: {plugins}",
         f"grading with: profile {facts['profile']}; base model {facts['base_model']}; "
         f"device {facts['device']}; data {facts['data']}",
+        *(f"hub model {line}" for line in facts.get("models_served", [])),
     ]

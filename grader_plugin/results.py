@@ -6,8 +6,11 @@ report); it imports nothing else of the grader.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+FULL_MARKS = "full marks"
+"""How the reason of a part that earned all its points starts."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,8 @@ class WorkerOutcome:
     :param seconds: wall time of the worker.
     :param integrity: what the worker's integrity recorder saw (file opens, events, patched
         methods, changed grader modules; see :mod:`grader_plugin.worker.recorder`), or None.
+    :param models: what the loaded object's transformers models are (name or path, sizes, dtype,
+        adapter; see :mod:`grader_plugin.worker.models`), as the worker measured them.
     """
 
     status: str
@@ -35,6 +40,7 @@ class WorkerOutcome:
     output: str = ""
     seconds: float = 0.0
     integrity: dict | None = None
+    models: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -51,6 +57,9 @@ class Finding:
     :param severity: ``flag`` (the part scores 0) or ``warn`` (reported, costs nothing).
     :param evidence: what supports it (code excerpt, counts, p-value).
     :param file: submission file it points at, relative to the package; ``line`` its line.
+    :param needs_confirmation: a ``flag`` that only shows that code exists (the static scan's):
+        it zeroes a part only when a run-time detector flags the same part; otherwise it is
+        reported as a warning, "present, not active in this run".
     """
 
     detector: str
@@ -60,10 +69,21 @@ class Finding:
     evidence: str = ""
     file: str | None = None
     line: int | None = None
+    needs_confirmation: bool = False
 
     def __post_init__(self):
         if self.severity not in ("flag", "warn"):
             raise ValueError(f"Finding.severity must be 'flag' or 'warn', got {self.severity!r}")
+
+    def resolved(self, confirmed: bool, part: str) -> Finding:
+        """This finding as it stands for ``part``: an unconfirmed flag that needs confirmation is a warning."""
+        if not (self.needs_confirmation and self.severity == "flag"):
+            return self
+        if confirmed:
+            return replace(self, part=self.part or part, needs_confirmation=False,
+                           message=f"{self.message} (confirmed at run time)")
+        return replace(self, part=self.part or part, severity="warn", needs_confirmation=False,
+                       message=f"{self.message} (present, not active in this run)")
 
     def where(self) -> str:
         if self.file is None:
@@ -112,7 +132,8 @@ class PartResult:
         self.points = 0.0
         self.extra = 0.0
         self.ok = False
-        self.reason = reason if not self.reason or self.reason == reason else f"{reason}; {self.reason}"
+        kept = "" if self.reason.startswith(FULL_MARKS) else self.reason
+        self.reason = reason if not kept or kept == reason else f"{reason}; {kept}"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,7 +11,6 @@ import math
 
 RELATIVE_TOLERANCE = 0.05
 ZERO_TOLERANCE = 0.001
-MIN_COMPARED_CHARS = 16
 
 
 def is_correct(answer: float, expected: float) -> bool:
@@ -38,24 +37,3 @@ def ramp(value: float, low: float, high: float) -> float:
 def whole_points(points: int, fraction: float) -> int:
     """``points * fraction`` rounded half up to whole points, as the course does."""
     return int(math.floor(points * fraction + 0.5))
-
-
-def agreement(output: str, reference: str) -> float:
-    """How far ``output`` follows ``reference`` from its start: shared prefix / compared length.
-
-    Only the shorter text's length is compared (a submission may stop at ``</answer>`` or use a
-    longer budget), but at least :data:`MIN_COMPARED_CHARS` of the reference, so an empty or
-    truncated output cannot agree by saying nothing.
-    """
-    if not isinstance(output, str):
-        return 0.0
-    output, reference = output.lstrip(), reference.lstrip()
-    compared = max(min(len(output), len(reference)), min(len(reference), MIN_COMPARED_CHARS))
-    if compared == 0:
-        return 1.0
-    shared = 0
-    for a, b in zip(output, reference, strict=False):
-        if a != b:
-            break
-        shared += 1
-    return min(shared, compared) / compared

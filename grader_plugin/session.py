@@ -9,6 +9,7 @@ started only through :meth:`GradeContext.run_worker <grader_plugin.checks.GradeC
 from __future__ import annotations
 
 import difflib
+import os
 import shutil
 import tempfile
 import time
@@ -16,13 +17,15 @@ import traceback
 from dataclasses import replace
 from pathlib import Path
 
+from grader_plugin import model_map
 from grader_plugin.checks import Bounds, Check, GradeContext, Profile
 from grader_plugin.graded_questions import GradedQuestion, public_questions
 from grader_plugin.isolation import run_task
 from grader_plugin.provenance import provenance
 from grader_plugin.results import Finding, GradeReport, PartResult, WorkerOutcome
 from grader_plugin.settings import GradeSettings
-from grader_plugin.submission import Submission, SubmissionError, open_submission
+from grader_plugin.submission import Submission, SubmissionError, changed_files, fingerprint, open_submission
+from grader_plugin.time_limits import part_limit
 
 RESERVED_PACKAGES = {"grader_plugin", "unitconv"}
 
@@ -77,7 +80,12 @@ class GradingSession:
         self.refused = ""
         self.submission: Submission | None = None
         self.cache: dict = {}
+        self.served: list[model_map.ServedModel] = model_map.plan(settings.model_map)
         self._workdir = Path(tempfile.mkdtemp(prefix="unitconv-grade-"))
+        self._hub_cache: Path | None = None
+        self._pristine: dict[str, tuple[int, int]] = {}
+        self._grading: str | None = None
+        self._changes: dict[str, list[str]] = {}
         self._questions: list[GradedQuestion] | None = None
 
     # setup -------------------------------------------------------------------------------------
@@ -118,6 +126,9 @@ class GradingSession:
             return
         self.submission = submission
         self._share_training_split(submission)
+        shutil.copytree(submission.folder, self._workdir / "pristine" / submission.package)
+        self._pristine = fingerprint(submission.folder)
+        self._hub_cache = model_map.build_hub_cache(self._workdir / "hub", self.served)
         for found in self.pm.hook.grader_scan_submission(submission=submission):
             self.findings.extend(found or [])
 
@@ -148,7 +159,15 @@ class GradingSession:
             env["UNITCONV_BASE_MODEL"] = self.settings.base_model
         if self.settings.device:
             env["UNITCONV_DEVICE"] = self.settings.device
+        if self._hub_cache is not None:
+            env.update(model_map.worker_env(self._hub_cache))
         return env
+
+    def model_folder(self, name_or_path: str) -> Path | None:
+        """The local folder serving ``name_or_path`` in this run (see :mod:`grader_plugin.model_map`)."""
+        if name_or_path.startswith("embedded:"):
+            return model_map.embedded_folder()
+        return model_map.folder_for(name_or_path, self.served)
 
     def _candidates(self, entry_point: str) -> list[str]:
         lists = self.pm.hook.grader_entry_point_candidates(entry_point=entry_point, submission=self.submission)
@@ -160,7 +179,7 @@ class GradingSession:
     def _run_worker(self, task: str, payload: dict, entry_point: str | None, timeout: float) -> WorkerOutcome:
         """The one place a worker is started (behind :meth:`GradeContext.run_worker`)."""
         with_submission = entry_point is not None and self.submission is not None
-        return run_task(
+        outcome = run_task(
             task,
             payload,
             package=self.submission.package if with_submission else None,
@@ -171,23 +190,49 @@ class GradingSession:
             output_bytes=self.settings.output_kb * 1000,
             env=self._worker_env(),
         )
+        if with_submission:
+            self._restore_if_changed()
+        return self._without_private_paths(outcome)
+
+    def _restore_if_changed(self) -> None:
+        """Put the hand-in back as it was opened when a worker changed its files (a ``load()`` that
+        saves a fresh adapter into its own package), and note it for the part being graded."""
+        changed = changed_files(self._pristine, fingerprint(self.submission.folder))
+        if not changed:
+            return
+        self._changes.setdefault(self._grading or "", []).extend(changed)
+        shutil.rmtree(self.submission.folder, ignore_errors=True)
+        shutil.copytree(self._workdir / "pristine" / self.submission.package, self.submission.folder)
+        self._pristine = fingerprint(self.submission.folder)
+
+    def _without_private_paths(self, outcome: WorkerOutcome) -> WorkerOutcome:
+        """The outcome with the grader's private folders shown as the hand-in's own relative paths."""
+        if self.submission is None:
+            return outcome
+        parent, work = str(self.submission.parent) + os.sep, str(self._workdir)
+        return replace(outcome, reason=outcome.reason.replace(parent, "").replace(work, "<grader folder>"),
+                       output=outcome.output.replace(parent, "").replace(work, "<grader folder>"))
 
     def context(self, check: Check, bounds: Bounds | None) -> GradeContext:
         """The context ``check`` is graded with."""
         return GradeContext(self.settings, self.submission, self.profile, bounds, check, self.cache,
-                            self.public_questions, self._run_worker)
+                            self.public_questions, self._run_worker, self.model_folder)
 
     # grading -----------------------------------------------------------------------------------
     def _run(self, check: Check, context: GradeContext) -> tuple[PartResult, WorkerOutcome | None]:
         if check.task is None:
             return check.score(context, None), None
         payload = check.payload(context) if check.payload else {}
+        context.time_limit, limit_note = part_limit(context)
         outcome = context.run_worker(check.task, payload, entry_point=check.entry_point)
         if not outcome.ok:
             result = PartResult.for_check(check, context.bounds)
             result.zero(outcome.reason)
+            result.details.append(limit_note)
             return result, outcome
-        return check.score(context, outcome), outcome
+        result = check.score(context, outcome)
+        result.details.append(limit_note)
+        return result, outcome
 
     def grade(self, check: Check) -> PartResult:
         """Grade one part: run its worker, score, scan, adjust; never raises for hand-in faults."""
@@ -200,6 +245,7 @@ class GradingSession:
             return result
         context = self.context(check, bounds)
         outcome = None
+        self._grading = check.name
         try:
             result, outcome = self._run(check, context)
         except Exception as error:  # noqa: BLE001 - a broken check must not lose the report
@@ -209,14 +255,19 @@ class GradingSession:
                 f"grader error in check {check.name!r}: {type(error).__name__}: {error} "
                 f"({Path(frame.filename).name}:{frame.lineno})"
             )
-        findings = [f for f in self.findings if f.part in (None, check.name)]
+        static = [f for f in self.findings if f.part in (None, check.name)]
+        runtime = []
         for found in self.pm.hook.grader_scan_part(check=check, outcome=outcome, context=context):
-            for finding in found or []:
-                finding = finding if finding.part else replace(finding, part=check.name)
-                self.findings.append(finding)
-                findings.append(finding)
-        result.findings = findings
-        flagged = [f for f in findings if f.severity == "flag"]
+            runtime.extend(f if f.part else replace(f, part=check.name) for f in found or [])
+        changed = self._changes.pop(check.name, [])
+        if changed:
+            runtime.append(Finding(
+                "hand-in files", f"{len(changed)} file(s) of the hand-in changed while this part ran; the "
+                f"hand-in was put back as handed in before the next worker", part=check.name, severity="warn",
+                evidence=", ".join(f"{self.submission.package}/{name}" for name in changed[:8])))
+        confirmed = any(f.severity == "flag" and not f.needs_confirmation for f in static + runtime)
+        result.findings = [f.resolved(confirmed, check.name) for f in static] + runtime
+        flagged = [f for f in result.findings if f.severity == "flag"]
         if flagged:
             result.zero("integrity: " + "; ".join(f"{f.detector}: {f.message}" for f in flagged))
         self.pm.hook.grader_adjust_result(check=check, result=result, outcome=outcome, context=context)
@@ -225,6 +276,12 @@ class GradingSession:
             result.output = outcome.output
         self.results[check.name] = result
         return result
+
+    def _unjudged_findings(self, parts: list[PartResult]) -> list[Finding]:
+        """Static findings about no graded part (another part's file, a run that stopped early)."""
+        names = {part.name for part in parts}
+        return [f.resolved(False, f.part) if f.part else f for f in self.findings
+                if f.part not in names and not (f.part is None and names)]
 
     def report(self) -> GradeReport:
         """The report of everything graded so far."""
@@ -240,14 +297,18 @@ class GradingSession:
             for p in self.pm.get_plugins()
             if any(hasattr(p, h) for h in ("grader_scan_submission", "grader_scan_part"))
         ]
+        findings: list[Finding] = []
+        for finding in [f for part in parts for f in part.findings] + self._unjudged_findings(parts):
+            if finding not in findings:
+                findings.append(finding)
         return GradeReport(
             submission=name,
             profile=self.profile.name,
             parts=parts,
-            findings=list(self.findings),
+            findings=findings,
             detectors=sorted(d for d in detectors if d),
             refused=self.refused,
             not_graded=not_graded,
             execution_time=time.perf_counter() - self.started,
-            graded_by=provenance(self.pm, self.settings),
+            graded_by=provenance(self.pm, self.settings, self.served),
         )

@@ -56,9 +56,29 @@ def _verbosity(text: str) -> int:
     return value
 
 
+def _model_map(text: str) -> tuple[tuple[str, str], ...]:
+    """``HUB_ID=PATH`` entries, separated by commas or new lines; PATH may be ``embedded``."""
+    entries = []
+    for item in (part.strip() for line in text.splitlines() for part in line.split(",")):
+        if not item:
+            continue
+        hub_id, sep, path = (piece.strip() for piece in item.partition("="))
+        if not sep or hub_id.count("/") != 1 or not all(hub_id.split("/")) or not path:
+            raise ValueError(f"{item!r} is not HUB_ID=PATH (e.g. HuggingFaceTB/SmolLM2-360M-Instruct=embedded)")
+        if path != "embedded" and not (Path(path).expanduser() / "config.json").is_file():
+            raise ValueError(f"{path} is not a model folder (no config.json); give a folder written by "
+                             f"save_pretrained, or 'embedded'")
+        entries.append((hub_id, path if path == "embedded" else str(Path(path).expanduser().resolve())))
+    return tuple(entries)
+
+
 @dataclass(frozen=True)
 class Option:
-    """One setting: its option, environment variable, ini key, parser, default and help (shared)."""
+    """One setting: its option, environment variable, ini key, parser, default and help (shared).
+
+    A ``repeatable`` option may be given several times on the command line; the environment
+    variable and the ini key then hold several values separated by commas or new lines.
+    """
 
     dest: str
     flag: str
@@ -68,6 +88,7 @@ class Option:
     default: Any
     help: str
     metavar: str = "VALUE"
+    repeatable: bool = False
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -81,6 +102,18 @@ OPTIONS: tuple[Option, ...] = (
         "base model the submission is graded on: a model folder or Hugging Face id "
         "(default: the embedded SmolLM2-135M-Instruct)",
         "NAME",
+    ),
+    Option(
+        "model_map",
+        "--grade-model-map",
+        "UNITCONV_GRADE_MODEL_MAP",
+        "grade_model_map",
+        _model_map,
+        (),
+        "serve a local model folder for a hub id that hand-ins load (repeatable; PATH 'embedded' is the "
+        "embedded SmolLM2-135M-Instruct); workers never reach the network",
+        "HUB_ID=PATH",
+        repeatable=True,
     ),
     Option(
         "device",
@@ -192,6 +225,7 @@ class GradeSettings:
 
     path: Path
     base_model: str | None = None
+    model_map: tuple[tuple[str, str], ...] = ()
     device: str | None = None
     parts: tuple[str, ...] | None = None
     questions: int = 100
@@ -226,6 +260,8 @@ def resolve_settings(
         for raw, where in sources:
             if raw is None:
                 continue
+            if isinstance(raw, list | tuple):  # a repeated option or an ini line list
+                raw = "\n".join(str(item) for item in raw)
             try:
                 values[option.dest] = raw if not isinstance(raw, str) else option.parse(raw.strip())
             except ValueError as error:

@@ -217,3 +217,22 @@ def open_submission(path: Path | str, workdir: Path, max_bytes: int = MAX_UNCOMP
         bundle_bytes=size,
         entry_points=read_metadata(folder),
     )
+
+
+def fingerprint(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``folder`` as ``relative path -> (size, modification time)``."""
+    folder = Path(folder)
+    return {
+        path.relative_to(folder).as_posix(): (stat_result.st_size, stat_result.st_mtime_ns)
+        for path in folder.rglob("*")
+        if path.is_file() and not CACHE_NAMES.intersection(path.relative_to(folder).parts)
+        for stat_result in [path.stat()]
+    }
+
+
+def changed_files(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+    """Files added, changed or removed between two fingerprints, each marked ``(new)``, ``(changed)``, ``(removed)``."""
+    added = [f"{name} (new)" for name in sorted(after.keys() - before.keys())]
+    removed = [f"{name} (removed)" for name in sorted(before.keys() - after.keys())]
+    changed = [f"{name} (changed)" for name in sorted(before.keys() & after.keys()) if before[name] != after[name]]
+    return added + changed + removed

@@ -11,7 +11,7 @@ import pytest
 from grader_plugin import hookimpl
 from grader_plugin.builtin.profiles import COURSE
 from grader_plugin.checks import Check, Profile, task_name
-from grader_plugin.manager import get_plugin_manager
+from grader_plugin.manager import DEFAULT_PLUGINS, get_plugin_manager
 from grader_plugin.results import PartResult
 from grader_plugin.scoring import is_correct
 from grader_plugin.session import GradingSession, GradingSetupError
@@ -135,8 +135,9 @@ def test_the_report_header_and_the_json_say_what_graded_the_run(pytester):
         "-p", "no:cacheprovider",
     )
     result.stdout.fnmatch_lines([
-        "grader: unitconv-grader *; 10 built-in plugins; other plugins: none",
+        f"grader: unitconv-grader *; {len(DEFAULT_PLUGINS)} built-in plugins; other plugins: none",
         "grading with: profile course; base model embedded SmolLM2-135M-Instruct; device auto*; data */data",
+        "hub model HuggingFaceTB/SmolLM2-360M-Instruct: served by the embedded SmolLM2-135M-Instruct*",
     ])
     graded_by = json.loads(out.read_text())["extra_data"]["graded_by"]
     assert graded_by["profile"] == "course" and graded_by["grader"].startswith("unitconv-grader ")

@@ -11,7 +11,7 @@ import pytest
 
 from grader_plugin.bundle import BundleError, bundle_files, make_bundle
 from grader_plugin.checks import Bounds, Check
-from grader_plugin.scoring import agreement, is_correct, ramp, whole_points
+from grader_plugin.scoring import is_correct, ramp, whole_points
 from grader_plugin.settings import SettingsError, resolve_settings
 from grader_plugin.submission import SubmissionError, check_zip, open_submission, read_metadata
 
@@ -48,15 +48,6 @@ def test_parts_are_rounded_half_up_to_whole_points():
     assert whole_points(25, 0.5) == 13  # 12.5 -> 13
     assert whole_points(25, 0.49) == 12
     assert whole_points(5, 1.0) == 5
-
-
-def test_agreement_compares_the_shorter_text_but_never_rewards_saying_nothing():
-    reference = "1 meter is 100 centimeters. <answer>100</answer> and more text"
-    assert agreement("1 meter is 100 centimeters. <answer>100</answer>", reference) == 1.0
-    assert agreement("", reference) == 0.0
-    assert agreement("1 meter", reference) < 0.5
-    assert agreement("How many cm? 1 meter is 100", reference) == 0.0  # prompt echoed
-    assert agreement(None, reference) == 0.0
 
 
 def test_bounds_with_high_not_above_low_are_rejected():

@@ -52,10 +52,23 @@ def score_accuracy(context, outcome) -> PartResult:
     questions = context.public_questions()
     data = outcome.data if isinstance(outcome.data, dict) else {}
     answers, raw = data.get("answers"), data.get("raw")
-    if not isinstance(answers, list) or len(answers) != len(questions):
-        count = len(answers) if isinstance(answers, list) else "no"
-        result.zero(f"answer() returned {count} values for {len(questions)} questions")
+    if not isinstance(answers, list):
+        result.zero("answer() returned no list of answers")
         return result
+    if data.get("not_numbers"):
+        first = data["not_numbers"][0]
+        result.zero(f"answer() returned a value that is not a number for question {first + 1} (and "
+                    f"{len(data['not_numbers']) - 1} more); the course's answer check raises on it")
+        return result
+    if len(answers) != len(questions):
+        message = f"answer() returned {len(answers)} values for {len(questions)} questions"
+        if context.profile.enforces("answer-count"):
+            result.zero(message)
+            return result
+        result.details.append(f"warning (not graded under profile {context.profile.name}): {message}; "
+                              f"as in the course, missing answers count as wrong and extra ones are ignored")
+        answers = (answers + [float("nan")] * len(questions))[: len(questions)]
+        raw = None
     correct = sum(is_correct(a, q.expected) for q, a in zip(questions, answers, strict=True))
     result.value = correct / len(questions)
     rate = sum(math.isfinite(a) for a in answers) / len(answers)
@@ -68,6 +81,8 @@ def score_accuracy(context, outcome) -> PartResult:
         if rate < 0.5:
             result.reason += f"; only {rate:.0%} of answers parsed"
         result.details.extend(explain(questions, answers, raw if isinstance(raw, list) else None))
+    else:
+        result.reason = f"full marks: accuracy {result.value:.2f} reaches {bounds.high:g}"
     return result
 
 

@@ -1,46 +1,76 @@
-"""Built-in checks ``generate`` (10 points) and ``batched_generate`` (15 points).
+"""Built-in checks ``generate`` (10 points) and ``batched_generate`` (15 points): how likely the
+outputs are under the base model the hand-in loaded.
 
-Worker halves: :func:`grader_plugin.worker.tasks.generate_each` and
-:func:`~grader_plugin.worker.tasks.batched_generate_calls` call the hand-in;
-:func:`~grader_plugin.worker.tasks.reference_greedy` is the grader's own greedy decoding of the
-same base model on the same prompts, in a worker without hand-in code, done once per run
-(:func:`reference_outputs`).  Instead of the course's loss bounds, which hold for one base model
-only, both parts score the agreement of the hand-in's outputs with that decoding
-(:func:`grader_plugin.scoring.agreement`), so no recalibration is needed when the base model
-changes.  ``batched_generate`` must also follow the shape rules of ``num_return_sequences``: a
-list of strings without it, a list of lists of that many strings with it.
+Worker halves: :func:`~grader_plugin.worker.tasks.generate_each` calls ``generate(q)`` for the
+first 32 validation questions, one at a time, and
+:func:`~grader_plugin.worker.tasks.batched_generate_calls` calls ``batched_generate(questions)``
+once, as the course does (then a few calls the course does not make).  The worker also reports
+which base model the hand-in loaded.  Grader half (here): a trusted worker
+(:func:`~grader_plugin.worker.tasks.generation_likelihood`, no hand-in code) loads that base model
+itself and measures the mean token loss of ``question + output``; fluent continuations the model
+finds likely score well whatever the dtype, budget or tie-breaking, and empty, garbled or
+mis-padded outputs score badly.  The bounds (:func:`loss_bounds`):
+
+- the hand-in loaded SmolLM2-360M (the course's base model): the course's own figure and bounds,
+  full marks at loss <= 6.2 and none at >= 8.0, so the points are the course's;
+- any other base model: bounds calibrated on that model in the same run from the grader's own
+  greedy decoding of the same prompts (full marks within :data:`FULL_MARGIN` of the way from its
+  loss to the loss of the prompts with empty outputs, none at the latter).
+
+``docs/course-differences.md`` explains the measure and its calibration.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from grader_plugin import hookimpl
 from grader_plugin.checks import Check
 from grader_plugin.results import PartResult, WorkerOutcome
-from grader_plugin.scoring import agreement, ramp, whole_points
-from grader_plugin.worker.tasks import batched_generate_calls, generate_each, reference_greedy
-from unitconv.course import GENERATION_QUESTIONS
+from grader_plugin.scoring import whole_points
+from grader_plugin.worker.tasks import batched_generate_calls, generate_each, generation_likelihood
+from unitconv.course import COURSE_BASE_MODEL, GENERATION_QUESTIONS
 
 SAMPLED_PROMPTS = 3
 RETURN_SEQUENCES = 3
 TEMPERATURE = 0.7
-REFERENCE_MAX_NEW_TOKENS = 40
-REFERENCE_TIMEOUT_S = 600
+REFERENCE_MAX_NEW_TOKENS = 50
+"""Budget of the grader's own greedy decoding (the course's starter code uses 50 new tokens)."""
+LIKELIHOOD_TIMEOUT_S = 600
+FULL_MARGIN = 0.25
+COURSE_LOSS_BOUNDS = (6.2, 8.0)
+COURSE_MODEL_SHAPE = {"model_type": "llama", "hidden_size": 960, "num_hidden_layers": 32, "vocab_size": 49152}
+"""SmolLM2-360M's architecture: the course's bounds hold for this model only."""
 
 
-def reference_outputs(context, prompts: list[str]) -> WorkerOutcome:
-    """The grader's own greedy decoding of the base model on ``prompts``, once per run."""
-    settings = context.settings
-    key = ("reference-greedy", settings.base_model, settings.device, REFERENCE_MAX_NEW_TOKENS, tuple(prompts))
-    if key not in context.cache:
-        payload = {
-            "prompts": prompts,
-            "max_new_tokens": REFERENCE_MAX_NEW_TOKENS,
-            "base_model": settings.base_model,
-            "device": settings.device,
-        }
-        timeout = max(settings.timeout or 0, REFERENCE_TIMEOUT_S)
-        context.cache[key] = context.run_worker(reference_greedy, payload, timeout=timeout)
-    return context.cache[key]
+@dataclass(frozen=True)
+class LossBounds:
+    """Full marks at a loss of ``full`` or less, none at ``zero`` or more, linear between."""
+
+    full: float
+    zero: float
+    measure: str
+    how: str
+
+    def fraction(self, loss: float) -> float:
+        if loss != loss:  # NaN
+            return 0.0
+        return min(1.0, max(0.0, (self.zero - loss) / (self.zero - self.full)))
+
+    def describe(self) -> str:
+        return f"loss {self.full:.2f}-{self.zero:.2f}"
+
+
+def loss_bounds(config: dict, name: str, anchors: dict) -> LossBounds:
+    """The bounds for the base model with this ``config.json`` (see the module docstring)."""
+    if all(config.get(key) == value for key, value in COURSE_MODEL_SHAPE.items()):
+        return LossBounds(*COURSE_LOSS_BOUNDS, "course", f"the course's bounds for {COURSE_BASE_MODEL}")
+    reference, empty = anchors["reference"]["mean"], anchors["empty"]["mean"]
+    if not empty > reference:
+        raise ValueError(f"cannot calibrate on {name}: its own greedy outputs are no likelier than none "
+                         f"({reference:.2f} against {empty:.2f})")
+    return LossBounds(reference + FULL_MARGIN * (empty - reference), empty, "mean",
+                      f"calibrated on {name}: its greedy outputs {reference:.2f}, prompts alone {empty:.2f}")
 
 
 def _prompts(context) -> list[str]:
@@ -52,22 +82,92 @@ def _shorten(text, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _score_agreement(context, result: PartResult, outputs: list, prompts: list[str]) -> PartResult:
-    reference = reference_outputs(context, prompts)
-    if not reference.ok:
-        result.zero(f"grader could not decode the base model itself: {reference.reason}")
+def loaded_base_model(outcome: WorkerOutcome, context) -> tuple[str, str]:
+    """The base model the hand-in loaded (name or path as it gave it), and how the grader knows."""
+    described = [m for m in outcome.models if m.get("name_or_path")]
+    if described:
+        return described[0]["name_or_path"], "as loaded by the hand-in"
+    fallback = context.settings.base_model or "embedded:SmolLM2-135M-Instruct"
+    return fallback, "the hand-in's model could not be identified: graded against the run's base model"
+
+
+def _likelihood(context, model: str, prompts: list[str], outputs: list[str], padding_side: str | None):
+    """Losses of ``outputs`` (and once per model and prompts, the calibration anchors) from a trusted worker."""
+    key = ("generation-anchors", model, context.settings.device, REFERENCE_MAX_NEW_TOKENS, tuple(prompts))
+    anchors = context.cache.get(key)
+    payload = {
+        "model": model,
+        "device": context.settings.device,
+        "prompts": prompts,
+        "outputs": {"submission": outputs},
+        "padding_side": padding_side,
+        "anchors": anchors is None,
+        "max_new_tokens": REFERENCE_MAX_NEW_TOKENS,
+    }
+    timeout = max(context.settings.timeout or 0, LIKELIHOOD_TIMEOUT_S)
+    measured = context.run_worker(generation_likelihood, payload, timeout=timeout)
+    if measured.ok and anchors is None:
+        losses = measured.data["losses"]
+        anchors = {"reference": losses["reference"], "empty": losses["empty"],
+                   "reference_outputs": measured.data["reference_outputs"]}
+        context.cache[key] = anchors
+    return measured, anchors
+
+
+def _broken_outputs(prompts: list[str], outputs: list[str]) -> list[int]:
+    return [i for i, (p, o) in enumerate(zip(prompts, outputs, strict=True))
+            if not o.strip() or o.strip().startswith(p.strip())]
+
+
+def score_likelihood(context, result: PartResult, outcome: WorkerOutcome, prompts: list[str],
+                     outputs: list[str], padding_side: str | None) -> PartResult:
+    """Points from how likely ``outputs`` are under the base model the hand-in loaded."""
+    from grader_plugin.model_map import model_config
+
+    model, how = loaded_base_model(outcome, context)
+    folder = context.model_folder(model)
+    if folder is not None and str(folder) != model:
+        how += f", served here by {folder}"
+    measured, anchors = _likelihood(context, model, prompts, outputs, padding_side)
+    if not measured.ok:
+        result.zero(f"grader could not score the outputs under {model}: {measured.reason}")
         return result
-    scores = [agreement(o, r) for o, r in zip(outputs, reference.data["outputs"], strict=True)]
-    result.value = sum(scores) / len(scores)
-    bounds, points = context.bounds, context.check.points
-    result.points = whole_points(points, ramp(result.value, bounds.low, bounds.high))
-    if result.points < points:
-        worst = min(range(len(scores)), key=scores.__getitem__)
-        result.reason = f"outputs agree {result.value:.2f} with the grader's greedy decoding (full at {bounds.high:g})"
+    config = model_config(folder)
+    try:
+        bounds = loss_bounds(config, model, anchors)
+    except ValueError as error:
+        result.zero(str(error))
+        return result
+    losses = measured.data["losses"]["submission"]
+    loss = losses[bounds.measure]
+    fraction = bounds.fraction(loss)
+    broken = _broken_outputs(prompts, outputs)
+    if broken and context.profile.enforces("empty-outputs"):
+        fraction *= 1 - len(broken) / len(outputs)
+    check = context.check
+    result.value, result.measure = loss, "loss"
+    result.bounds = bounds.describe()
+    result.points = whole_points(check.points, fraction)
+    result.details.append(f"base model {model} ({how}); {bounds.how}")
+    result.details.append(
+        f"loss {loss:.2f} ({'the course figure' if bounds.measure == 'course' else 'mean over tokens'}); "
+        f"the grader's greedy outputs {anchors['reference'][bounds.measure]:.2f}, "
+        f"prompts alone {anchors['empty'][bounds.measure]:.2f}"
+    )
+    if broken:
+        what = "count as broken (strict)" if context.profile.enforces("empty-outputs") else "warning only"
+        result.details.append(f"{len(broken)} of {len(outputs)} outputs are empty or repeat the prompt ({what}), "
+                              f"e.g. prompt {broken[0] + 1}: {_shorten(outputs[broken[0]])}")
+    if result.points < check.points:
+        each = losses["each"]
+        worst = max(range(len(each)), key=each.__getitem__)
+        result.reason = f"loss {loss:.2f} above full marks at {bounds.full:.2f} (none at {bounds.zero:.2f})"
         result.details.append(
-            f"least agreement on prompt {_shorten(prompts[worst])}: got "
-            f"{_shorten(outputs[worst])}, greedy decoding gives {_shorten(reference.data['outputs'][worst])}"
+            f"least likely output, prompt {_shorten(prompts[worst])}: {_shorten(outputs[worst])}; "
+            f"the grader's greedy decoding gives {_shorten(anchors['reference_outputs'][worst])}"
         )
+    else:
+        result.reason = f"full marks: loss {loss:.2f} within {bounds.full:.2f}"
     return result
 
 
@@ -86,7 +186,7 @@ def _generate_score(context, outcome) -> PartResult:
     if bad is not None:
         result.zero(f"generate() returned {_shorten(outputs[bad])} for prompt {bad + 1}; it must return a str")
         return result
-    return _score_agreement(context, result, outputs, prompts)
+    return score_likelihood(context, result, outcome, prompts, outputs, outcome.data.get("padding_side"))
 
 
 def _batched_payload(context) -> dict:
@@ -103,25 +203,17 @@ def _is_strings(value, count: int) -> bool:
     return isinstance(value, list) and len(value) == count and all(isinstance(v, str) for v in value)
 
 
-def shape_problem(data: dict, prompts: int, sampled: int, returns: int) -> str | None:
-    """What breaks the shape rules of ``batched_generate``, or None."""
-    if not _is_strings(data.get("greedy"), prompts):
-        return (
-            f"batched_generate(prompts) returned {_shorten(data.get('greedy'))}; expected a list of "
-            f"{prompts} strings, one per prompt"
-        )
-    rows = data.get("sampled")
-    if not (isinstance(rows, list) and len(rows) == sampled and all(_is_strings(r, returns) for r in rows)):
-        return (
-            f"batched_generate(prompts, num_return_sequences={returns}) returned {_shorten(rows)}; "
-            f"expected a list of {sampled} lists of {returns} strings"
-        )
-    single = data.get("single")
-    if not (isinstance(single, list) and len(single) == 1 and _is_strings(single[0], 1)):
-        return (
-            f"batched_generate(prompts, num_return_sequences=1) returned {_shorten(single)}; expected a list "
-            f"of 1 list of 1 string"
-        )
+def sampling_problem(data: dict, sampled: int, returns: int) -> str | None:
+    """What breaks the shape rules of ``batched_generate(..., num_return_sequences=n)``, or None."""
+    for key, count, n in (("sampled", sampled, returns), ("single", 1, 1)):
+        call = data.get(key) or {}
+        shown = f"batched_generate({count} prompts, num_return_sequences={n})"
+        if "error" in call:
+            return f"{shown} raised {call['error']}"
+        rows, kind = call.get("value"), call.get("type")
+        if kind != "list" or not (isinstance(rows, list) and len(rows) == count
+                                  and all(_is_strings(r, n) for r in rows)):
+            return f"{shown} returned a {kind} {_shorten(rows)}; expected a list of {count} lists of {n} strings"
     return None
 
 
@@ -129,11 +221,19 @@ def _batched_score(context, outcome) -> PartResult:
     result = PartResult.for_check(context.check, context.bounds)
     prompts = _prompts(context)
     data = outcome.data if isinstance(outcome.data, dict) else {}
-    problem = shape_problem(data, len(prompts), min(SAMPLED_PROMPTS, len(prompts)), RETURN_SEQUENCES)
-    if problem:
+    greedy = data.get("greedy")
+    if not _is_strings(greedy, len(prompts)):
+        result.zero(f"batched_generate(prompts) returned {_shorten(greedy)}; expected {len(prompts)} strings, "
+                    f"one per prompt")
+        return result
+    problem = sampling_problem(data, min(SAMPLED_PROMPTS, len(prompts)), RETURN_SEQUENCES)
+    if problem and context.profile.enforces("sampling-shapes"):
         result.zero(problem)
         return result
-    return _score_agreement(context, result, data["greedy"], prompts)
+    result = score_likelihood(context, result, outcome, prompts, greedy, data.get("padding_side"))
+    if problem:
+        result.details.append(f"warning (not graded under profile {context.profile.name}): {problem}")
+    return result
 
 
 GENERATE = Check(
@@ -145,7 +245,7 @@ GENERATE = Check(
     entry_point="base",
     task=generate_each,
     payload=_generate_payload,
-    measure="agreement",
+    measure="loss",
 )
 BATCHED = Check(
     name="batched_generate",
@@ -156,7 +256,7 @@ BATCHED = Check(
     entry_point="base",
     task=batched_generate_calls,
     payload=_batched_payload,
-    measure="agreement",
+    measure="loss",
 )
 
 

@@ -35,11 +35,13 @@ def _bundle_score(context, outcome) -> PartResult:
             f"bundle is {megabytes(submission.bundle_bytes)}, above the course's "
             f"{megabytes(profile.max_bundle_bytes)}; remove checkpoints and logs (python -m grader_plugin bundle)"
         )
+    if result.ok:
+        result.reason = f"passes: {megabytes(submission.bundle_bytes)}, within {megabytes(profile.max_bundle_bytes)}"
     for path, size in large_adapters(submission.files(), profile.max_adapter_bytes):
         name = path.relative_to(submission.folder)
         note = f"{name} is {megabytes(size)}, above {megabytes(profile.max_adapter_bytes)} per adapter"
         result.details.append(note)
-        result.reason = result.reason or note
+        result.reason = f"{result.reason}; warning: {note}" if result.ok else result.reason
     return result
 
 

@@ -22,8 +22,13 @@ A ``flag`` rule that fires inside a development helper (a function named ``main`
 ``benchmark*``, ``evaluate*``, ``train*``, or an ``if __name__ == "__main__":`` block) is
 lowered to ``warn``: training and evaluation scripts may read data; only the answering path
 may not.  A table built from data rows is a flag when the answering path builds or uses it, or
-when its module reads the graded split; otherwise a warning.  The behavioural detectors judge
-the answering path whatever the source looks like.
+when its module reads the graded split; otherwise a warning.
+
+Source only shows that code exists, not that it ran: every ``flag`` here needs confirmation
+(``Finding.needs_confirmation``).  It zeroes a part only when a run-time detector (the dynamic
+audit, the behavioural probes) flags the same part, and is otherwise reported as "present, not
+active in this run".  The behavioural detectors judge the answering path whatever the source
+looks like.
 """
 
 from __future__ import annotations
@@ -67,7 +72,7 @@ def scan_source(source: str, filename: str) -> list[Finding]:
         seen.add((rule, line))
         text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
         findings.append(Finding(f"{DETECTOR}: {rule}", message, severity=severity, evidence=text[:200],
-                                file=filename, line=line))
+                                file=filename, line=line, needs_confirmation=severity == "flag"))
     return findings
 
 

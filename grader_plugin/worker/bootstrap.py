@@ -18,6 +18,8 @@ import sys
 import traceback
 from pathlib import Path
 
+from grader_plugin.worker.models import describe_models
+
 BOOTSTRAP = (
     "import json, sys; job = json.load(open(sys.argv[1], encoding='utf-8')); "
     "sys.path[:0] = [p for p in job['sys_path'] if p not in sys.path]; "
@@ -92,6 +94,36 @@ def _where(error: BaseException, folder: str | None) -> str:
     return f" ({Path(last.filename).relative_to(Path(folder).parent).as_posix()}:{last.lineno})"
 
 
+HUB_ID_NAMES = ("path_or_repo_id", "pretrained_model_name_or_path", "repo_id")
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    while error is not None and error not in found and len(found) < 10:
+        found.append(error)
+        error = error.__cause__ or error.__context__
+    return found
+
+
+def missing_hub_model(error: BaseException) -> str | None:
+    """The hub id a failed ``from_pretrained`` asked for when the offline hub had no copy of it."""
+    chain = _chain(error)
+    offline = any(type(e).__name__ in ("LocalEntryNotFoundError", "OfflineModeIsEnabled")
+                  or "huggingface.co" in str(e) for e in chain)
+    if not offline:
+        return None
+    found = None
+    for link in chain:
+        trace = link.__traceback__
+        while trace is not None:
+            for name in HUB_ID_NAMES:
+                value = trace.tb_frame.f_locals.get(name)
+                if isinstance(value, str) and value.count("/") == 1 and not os.path.exists(value):
+                    found = value
+            trace = trace.tb_next
+    return found or "a model"
+
+
 def _is_memory_error(error: BaseException) -> bool:
     text = str(error).lower()
     return isinstance(error, MemoryError) or "can't allocate memory" in text or "out of memory" in text
@@ -125,12 +157,15 @@ def _run(job: dict, recorder) -> dict:
         model = None
         if package:
             _enter_submission(job["parent"], package)
+        models = []
         if job.get("candidates"):
             factory, used = _resolve(job["candidates"], package)
             model = factory()
             recorder.loaded(model)
+            models = _described(model)
         data = task(model, job["payload"])
-        return {"status": "ok", "data": data, "entry_point": used, "num_parameters": count_parameters(model)}
+        return {"status": "ok", "data": data, "entry_point": used, "num_parameters": count_parameters(model),
+                "models": models}
     except MissingEntryPoint as error:
         return {"status": "missing", "reason": str(error)}
     except SystemExit as error:
@@ -140,6 +175,15 @@ def _run(job: dict, recorder) -> dict:
             "reason": f"called sys.exit({error.code!r}){_where(error, folder)}",
         }
     except BaseException as error:  # noqa: BLE001 - any failure of submission code is a result
+        hub_id = missing_hub_model(error)
+        if hub_id is not None:
+            return {
+                "status": "error",
+                "entry_point": used,
+                "reason": f"loads {hub_id!r} from the model hub, which workers never reach, and this grader "
+                          f"does not serve it; serve a local copy with --grade-model-map {hub_id}=PATH"
+                          f"{_where(error, folder)}",
+            }
         status = "memory" if _is_memory_error(error) else "error"
         first_line = (str(error).strip().splitlines() or [""])[0][:200]
         return {
@@ -147,6 +191,13 @@ def _run(job: dict, recorder) -> dict:
             "entry_point": used,
             "reason": f"{type(error).__name__}: {first_line}{_where(error, folder)}",
         }
+
+
+def _described(model) -> list[dict]:
+    try:
+        return describe_models(model)
+    except Exception:  # noqa: BLE001 - an odd object is not a reason to lose the result
+        return []
 
 
 def _write_result(path: str, result: dict) -> None:

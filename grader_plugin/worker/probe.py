@@ -13,34 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from grader_plugin.worker.models import torch_modules
 from grader_plugin.worker.values import as_float
-
-SEARCH_DEPTH = 3
-
-
-def torch_modules(model: Any, depth: int = SEARCH_DEPTH) -> list:
-    """The ``torch.nn.Module`` objects reachable from ``model`` through attributes, lists and dicts."""
-    import torch
-
-    found, seen, stack = [], set(), [(model, 0)]
-    while stack:
-        value, level = stack.pop()
-        if id(value) in seen or value is None or isinstance(value, str | bytes | int | float):
-            continue
-        seen.add(id(value))
-        if isinstance(value, torch.nn.Module):
-            found.append(value)
-            continue
-        if level >= depth:
-            continue
-        if isinstance(value, list | tuple | set):
-            children = list(value)
-        elif isinstance(value, dict):
-            children = list(value.values())
-        else:
-            children = list(getattr(value, "__dict__", {}).values())
-        stack.extend((child, level + 1) for child in children)
-    return found
 
 
 def ablate(model: Any, noise: float, seed: int) -> dict:

@@ -14,7 +14,17 @@ def jsonable(value: Any, depth: int = 0) -> Any:
         return float(value) if isinstance(value, float) else value
     if isinstance(value, list | tuple) and depth < 3:
         return [jsonable(v, depth + 1) for v in value]
+    if hasattr(value, "tolist") and hasattr(value, "shape") and depth < 3:  # numpy arrays, numpy scalars
+        try:
+            return jsonable(value.tolist(), depth)
+        except Exception:  # noqa: BLE001 - an object that only looks like an array
+            pass
     return {"unsupported_type": type(value).__name__}
+
+
+def type_name(value: Any) -> str:
+    """What a hand-in returned, for reports: ``list``, ``ndarray``, ``str``."""
+    return type(value).__name__
 
 
 def as_float(value: Any) -> float:
