@@ -61,10 +61,11 @@ def _is_embedded(folder: Path) -> bool:
 
 
 def embedded_folder() -> Path:
-    """The embedded model's converted folder (made on first use)."""
+    """The embedded model's converted folder (made on first use, readable by sandboxed workers)."""
     from unitconv.model_loader import EMBEDDED_MODEL, model_source
+    from unitconv.paths import make_readable
 
-    return Path(model_source(EMBEDDED_MODEL))
+    return make_readable(Path(model_source(EMBEDDED_MODEL)))
 
 
 def user_hub_cache() -> Path:

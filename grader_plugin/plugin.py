@@ -78,7 +78,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         return None
     from grader_plugin.provenance import header_lines, provenance
 
-    return header_lines(provenance(state.session.pm, state.settings, state.session.served))
+    workers = state.session.workers
+    return header_lines(provenance(state.session.pm, state.settings, workers.served, workers.sandbox))
 
 
 class PartNotFull(Exception):

@@ -38,7 +38,7 @@ def plugin_names(pm) -> list[str]:
     return names
 
 
-def provenance(pm, settings, served=()) -> dict[str, object]:
+def provenance(pm, settings, served=(), sandbox=None) -> dict[str, object]:
     """The facts of the run that decide its grades, as JSON data (``served``: the hub ids workers can load)."""
     return {
         "grader": f"{DISTRIBUTION} {grader_version()}",
@@ -49,6 +49,7 @@ def provenance(pm, settings, served=()) -> dict[str, object]:
         "device": settings.device or "auto (cuda, mps, cpu: the first that exists)",
         "data": str(settings.data_dir),
         "models_served": [model.describe() for model in served],
+        "sandbox": sandbox.describe() if sandbox is not None else "sandbox: not chosen",
     }
 
 
@@ -60,4 +61,5 @@ def header_lines(facts: dict[str, object]) -> list[str]:
         f"grading with: profile {facts['profile']}; base model {facts['base_model']}; "
         f"device {facts['device']}; data {facts['data']}",
         *(f"hub model {line}" for line in facts.get("models_served", [])),
+        facts.get("sandbox", ""),
     ]

@@ -9,7 +9,6 @@ started only through :meth:`GradeContext.run_worker <grader_plugin.checks.GradeC
 from __future__ import annotations
 
 import difflib
-import os
 import shutil
 import tempfile
 import time
@@ -17,15 +16,15 @@ import traceback
 from dataclasses import replace
 from pathlib import Path
 
-from grader_plugin import model_map
+from grader_plugin import sandbox as sandboxes
 from grader_plugin.checks import Bounds, Check, GradeContext, Profile
 from grader_plugin.graded_questions import GradedQuestion, public_questions
-from grader_plugin.isolation import run_task
 from grader_plugin.provenance import provenance
 from grader_plugin.results import Finding, GradeReport, PartResult, WorkerOutcome
 from grader_plugin.settings import GradeSettings
-from grader_plugin.submission import Submission, SubmissionError, changed_files, fingerprint, open_submission
+from grader_plugin.submission import Submission, SubmissionError, open_submission
 from grader_plugin.time_limits import part_limit
+from grader_plugin.workers import RunWorkers
 
 RESERVED_PACKAGES = {"grader_plugin", "unitconv"}
 
@@ -80,12 +79,12 @@ class GradingSession:
         self.refused = ""
         self.submission: Submission | None = None
         self.cache: dict = {}
-        self.served: list[model_map.ServedModel] = model_map.plan(settings.model_map)
         self._workdir = Path(tempfile.mkdtemp(prefix="unitconv-grade-"))
-        self._hub_cache: Path | None = None
-        self._pristine: dict[str, tuple[int, int]] = {}
-        self._grading: str | None = None
-        self._changes: dict[str, list[str]] = {}
+        try:
+            self.workers = RunWorkers(settings, self._candidates, self._workdir)
+        except sandboxes.SandboxUnavailable as error:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            raise GradingSetupError(str(error)) from None
         self._questions: list[GradedQuestion] | None = None
 
     # setup -------------------------------------------------------------------------------------
@@ -126,9 +125,7 @@ class GradingSession:
             return
         self.submission = submission
         self._share_training_split(submission)
-        shutil.copytree(submission.folder, self._workdir / "pristine" / submission.package)
-        self._pristine = fingerprint(submission.folder)
-        self._hub_cache = model_map.build_hub_cache(self._workdir / "hub", self.served)
+        self.workers.attach(submission)
         for found in self.pm.hook.grader_scan_submission(submission=submission):
             self.findings.extend(found or [])
 
@@ -153,22 +150,6 @@ class GradingSession:
             self._questions = public_questions(self.settings.data_dir, max(count, self.settings.questions))
         return self._questions[:count]
 
-    def _worker_env(self) -> dict[str, str]:
-        env = {"TOKENIZERS_PARALLELISM": "false"}
-        if self.settings.base_model:
-            env["UNITCONV_BASE_MODEL"] = self.settings.base_model
-        if self.settings.device:
-            env["UNITCONV_DEVICE"] = self.settings.device
-        if self._hub_cache is not None:
-            env.update(model_map.worker_env(self._hub_cache))
-        return env
-
-    def model_folder(self, name_or_path: str) -> Path | None:
-        """The local folder serving ``name_or_path`` in this run (see :mod:`grader_plugin.model_map`)."""
-        if name_or_path.startswith("embedded:"):
-            return model_map.embedded_folder()
-        return model_map.folder_for(name_or_path, self.served)
-
     def _candidates(self, entry_point: str) -> list[str]:
         lists = self.pm.hook.grader_entry_point_candidates(entry_point=entry_point, submission=self.submission)
         seen: list[str] = []
@@ -176,47 +157,10 @@ class GradingSession:
             seen.extend(c for c in (found or []) if c not in seen)
         return seen
 
-    def _run_worker(self, task: str, payload: dict, entry_point: str | None, timeout: float) -> WorkerOutcome:
-        """The one place a worker is started (behind :meth:`GradeContext.run_worker`)."""
-        with_submission = entry_point is not None and self.submission is not None
-        outcome = run_task(
-            task,
-            payload,
-            package=self.submission.package if with_submission else None,
-            parent=self.submission.parent if with_submission else None,
-            candidates=self._candidates(entry_point) if with_submission else [],
-            timeout=timeout,
-            memory_mb=self.settings.memory_mb,
-            output_bytes=self.settings.output_kb * 1000,
-            env=self._worker_env(),
-        )
-        if with_submission:
-            self._restore_if_changed()
-        return self._without_private_paths(outcome)
-
-    def _restore_if_changed(self) -> None:
-        """Put the hand-in back as it was opened when a worker changed its files (a ``load()`` that
-        saves a fresh adapter into its own package), and note it for the part being graded."""
-        changed = changed_files(self._pristine, fingerprint(self.submission.folder))
-        if not changed:
-            return
-        self._changes.setdefault(self._grading or "", []).extend(changed)
-        shutil.rmtree(self.submission.folder, ignore_errors=True)
-        shutil.copytree(self._workdir / "pristine" / self.submission.package, self.submission.folder)
-        self._pristine = fingerprint(self.submission.folder)
-
-    def _without_private_paths(self, outcome: WorkerOutcome) -> WorkerOutcome:
-        """The outcome with the grader's private folders shown as the hand-in's own relative paths."""
-        if self.submission is None:
-            return outcome
-        parent, work = str(self.submission.parent) + os.sep, str(self._workdir)
-        return replace(outcome, reason=outcome.reason.replace(parent, "").replace(work, "<grader folder>"),
-                       output=outcome.output.replace(parent, "").replace(work, "<grader folder>"))
-
     def context(self, check: Check, bounds: Bounds | None) -> GradeContext:
         """The context ``check`` is graded with."""
         return GradeContext(self.settings, self.submission, self.profile, bounds, check, self.cache,
-                            self.public_questions, self._run_worker, self.model_folder)
+                            self.public_questions, self.workers.run, self.workers.model_folder)
 
     # grading -----------------------------------------------------------------------------------
     def _run(self, check: Check, context: GradeContext) -> tuple[PartResult, WorkerOutcome | None]:
@@ -245,7 +189,7 @@ class GradingSession:
             return result
         context = self.context(check, bounds)
         outcome = None
-        self._grading = check.name
+        self.workers.grading = check.name
         try:
             result, outcome = self._run(check, context)
         except Exception as error:  # noqa: BLE001 - a broken check must not lose the report
@@ -257,9 +201,13 @@ class GradingSession:
             )
         static = [f for f in self.findings if f.part in (None, check.name)]
         runtime = []
-        for found in self.pm.hook.grader_scan_part(check=check, outcome=outcome, context=context):
-            runtime.extend(f if f.part else replace(f, part=check.name) for f in found or [])
-        changed = self._changes.pop(check.name, [])
+        for found in self._each("grader_scan_part", check=check, outcome=outcome, context=context):
+            if isinstance(found, Finding):
+                found = [found]
+            if not isinstance(found, list | tuple):
+                continue
+            runtime.extend(f if f.part else replace(f, part=check.name) for f in found if isinstance(f, Finding))
+        changed = self.workers.changes.pop(check.name, [])
         if changed:
             runtime.append(Finding(
                 "hand-in files", f"{len(changed)} file(s) of the hand-in changed while this part ran; the "
@@ -270,12 +218,32 @@ class GradingSession:
         flagged = [f for f in result.findings if f.severity == "flag"]
         if flagged:
             result.zero("integrity: " + "; ".join(f"{f.detector}: {f.message}" for f in flagged))
-        self.pm.hook.grader_adjust_result(check=check, result=result, outcome=outcome, context=context)
+        for error in self._each("grader_adjust_result", check=check, result=result, outcome=outcome,
+                                context=context, errors_only=True):
+            result.details.append(error)
         result.seconds = time.perf_counter() - started
         if outcome is not None:
             result.output = outcome.output
         self.results[check.name] = result
         return result
+
+    def _each(self, hook: str, errors_only: bool = False, **kwargs) -> list:
+        """Call every implementation of ``hook`` on its own, so one that fails costs only its own answer.
+
+        A failing plugin's answer is replaced by a warning finding (or, with ``errors_only``, a
+        line naming the plugin and its error); the part keeps its place in the report.
+        """
+        answers = []
+        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
+            try:
+                answer = impl.function(**{name: kwargs[name] for name in impl.argnames})
+            except Exception as error:  # noqa: BLE001 - a broken plugin must not lose the part
+                where = f"plugin {impl.plugin_name} failed in {hook}: {type(error).__name__}: {error}"
+                answers.append(where if errors_only else [Finding("grader", where, severity="warn")])
+                continue
+            if not errors_only:
+                answers.append(answer)
+        return answers
 
     def _unjudged_findings(self, parts: list[PartResult]) -> list[Finding]:
         """Static findings about no graded part (another part's file, a run that stopped early)."""
@@ -310,5 +278,5 @@ class GradingSession:
             refused=self.refused,
             not_graded=not_graded,
             execution_time=time.perf_counter() - self.started,
-            graded_by=provenance(self.pm, self.settings, self.served),
+            graded_by=provenance(self.pm, self.settings, self.workers.served, self.workers.sandbox),
         )

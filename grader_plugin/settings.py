@@ -56,6 +56,12 @@ def _verbosity(text: str) -> int:
     return value
 
 
+def _sandbox(text: str) -> str:
+    if text not in ("auto", "required", "off"):
+        raise ValueError("must be auto, required or off")
+    return text
+
+
 def _model_map(text: str) -> tuple[tuple[str, str], ...]:
     """``HUB_ID=PATH`` entries, separated by commas or new lines; PATH may be ``embedded``."""
     entries = []
@@ -176,6 +182,17 @@ OPTIONS: tuple[Option, ...] = (
         "NAME",
     ),
     Option(
+        "sandbox",
+        "--grade-sandbox",
+        "UNITCONV_GRADE_SANDBOX",
+        "grade_sandbox",
+        _sandbox,
+        "auto",
+        "run workers in a bubblewrap sandbox: auto (when it works here), required (refuse to grade "
+        "without it), off",
+        "auto|required|off",
+    ),
+    Option(
         "timeout",
         "--grade-timeout",
         "UNITCONV_GRADE_TIMEOUT",
@@ -232,6 +249,7 @@ class GradeSettings:
     json_path: Path | None = None
     verbosity: int = 1
     profile: str = "course"
+    sandbox: str = "auto"
     timeout: float | None = None
     memory_mb: int = 8192
     output_kb: int = 1024

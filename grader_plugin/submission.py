@@ -13,6 +13,7 @@ import shutil
 import stat
 import tomllib
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -136,7 +137,7 @@ def _check_folder(folder: Path, max_bytes: int) -> None:
     for path in folder.rglob("*"):
         if path.is_symlink():
             raise SubmissionError(f"{path}: links are not allowed in a hand-in; copy the real file in")
-        if path.is_file() and not CACHE_NAMES.intersection(path.relative_to(folder).parts):
+        if path.is_file():
             total += path.stat().st_size
             if total > max_bytes:
                 raise SubmissionError(
@@ -202,14 +203,13 @@ def open_submission(path: Path | str, workdir: Path, max_bytes: int = MAX_UNCOMP
         size = bundle_size(source)
     elif zipfile.is_zipfile(source):
         top = check_zip(source, max_bytes)
-        with zipfile.ZipFile(source) as archive:
-            members = [i for i in archive.infolist() if PurePosixPath(i.filename).parts[:1] == (top,)]
-            archive.extractall(workdir, members=members)
+        _extract(source, top, workdir)
         folder = workdir / top
         _check_folder(folder, max_bytes)
         size = source.stat().st_size
     else:
         raise SubmissionError(f"{source}: neither a folder nor a zip; hand in the package folder or its zip")
+    drop_bytecode(folder)
     return Submission(
         source=source,
         package=folder.name,
@@ -219,13 +219,50 @@ def open_submission(path: Path | str, workdir: Path, max_bytes: int = MAX_UNCOMP
     )
 
 
+def _extract(source: Path, top: str, workdir: Path) -> None:
+    """Extract the members under ``top``, one by one, so a broken member is named in the refusal."""
+    with zipfile.ZipFile(source) as archive:
+        for info in archive.infolist():
+            if PurePosixPath(info.filename.replace("\\", "/")).parts[:1] != (top,):
+                continue
+            try:
+                archive.extract(info, workdir)
+            except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError, ValueError,
+                    OSError) as error:
+                why = (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
+                raise SubmissionError(
+                    f"{source.name}: member {info.filename!r} cannot be extracted ({type(error).__name__}: {why!r}); "
+                    f"make the zip again with python -m grader_plugin bundle FOLDER NAME"
+                ) from None
+
+
+def drop_bytecode(folder: Path) -> None:
+    """Remove compiled bytecode from the grader's copy, so what runs is the source the scans read.
+
+    A module handed in only as bytecode (``x.pyc`` with no ``x.py``) is refused: nothing could
+    read it before it ran.
+    """
+    for compiled in sorted(folder.rglob("*.py[co]")):
+        if "__pycache__" in compiled.parts:
+            continue
+        if not compiled.with_suffix(".py").is_file():
+            raise SubmissionError(
+                f"{folder.name}/{compiled.relative_to(folder).as_posix()!s}: a module handed in only as bytecode; "
+                f"hand in its .py source instead"
+            )
+    for compiled in sorted(folder.rglob("*.py[co]"), reverse=True):
+        compiled.unlink()
+    for cache in sorted(folder.rglob("__pycache__"), reverse=True):
+        shutil.rmtree(cache, ignore_errors=True)
+
+
 def fingerprint(folder: Path) -> dict[str, tuple[int, int]]:
     """Every file under ``folder`` as ``relative path -> (size, modification time)``."""
     folder = Path(folder)
     return {
         path.relative_to(folder).as_posix(): (stat_result.st_size, stat_result.st_mtime_ns)
         for path in folder.rglob("*")
-        if path.is_file() and not CACHE_NAMES.intersection(path.relative_to(folder).parts)
+        if path.is_file()
         for stat_result in [path.stat()]
     }
 

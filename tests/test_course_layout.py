@@ -52,7 +52,8 @@ def test_a_hand_in_loading_the_course_model_by_hub_id_is_graded_on_the_model_ser
     results, report, _ = graded("hub_checkpoint", ("generate", "batched_generate", "sft", "rft"))
     assert (results["generate"].points, results["batched_generate"].points) == (10, 15)
     assert results["generate"].reason.startswith("full marks: loss")
-    assert any(f"base model {HUB_ID} (as loaded by the hand-in, served here by" in d for d in results["generate"].details)
+    served = f"base model {HUB_ID} (as loaded by the hand-in, served here by"
+    assert any(served in detail for detail in results["generate"].details)
     for part in ("sft", "rft"):  # the adapters load; a random tiny model answers nothing right
         assert results[part].ok and results[part].value == 0.0, results[part].reason
         assert results[part].reason.startswith("accuracy 0.00 below")
@@ -109,7 +110,6 @@ def test_a_load_that_writes_a_fresh_adapter_into_its_package_is_reported_and_und
     assert sft.ok and sft.value == 0.0
     [changed] = [f for f in sft.findings if f.detector == "hand-in files"]
     assert changed.severity == "warn" and "homework/sft_model/adapter_config.json" in changed.evidence
-    assert any(d.startswith("warning: homework/sft_model: no such folder") for d in sft.details)
     assert not (package / "sft_model").exists()  # the grader's copy is put back as handed in
     assert results["rft"].ok and not any(f.detector == "hand-in files" for f in results["rft"].findings)
 

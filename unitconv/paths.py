@@ -37,18 +37,32 @@ def _beside_top_package() -> Path:
     return Path(__file__).resolve().parents[depth] / "data"
 
 
+def make_readable(folder: Path) -> Path:
+    """Let everyone read ``folder`` (libraries save weights owner-only; sandboxed workers run as another user)."""
+    for path in [Path(folder), *Path(folder).rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode
+        wanted = mode | (0o555 if path.is_dir() else 0o444)
+        if mode != wanted:
+            path.chmod(wanted)
+    return Path(folder)
+
+
 def build_once(target: Path, marker: str, build: Callable[[Path], None]) -> Path:
     """``target`` made by ``build(staging_folder)`` unless it already holds ``marker``; returns ``target``.
 
     The folder is built under a temporary name beside it and renamed when complete, so readers
     never see half of it and concurrent builders (parallel workers) do not corrupt each other.
+    Its files are readable by everyone.
     """
     if (target / marker).is_file():
-        return target
+        return make_readable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         build(staging)
+        make_readable(staging)
         try:
             staging.rename(target)
         except OSError:

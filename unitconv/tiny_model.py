@@ -15,10 +15,11 @@ def build_tiny_model(folder: Path | str, seed: int = 0, tokenizer_source: str | 
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from unitconv import model_loader
+    from unitconv.paths import make_readable
 
     folder = Path(folder)
     if (folder / "config.json").is_file():
-        return folder
+        return make_readable(folder)
     tokenizer = model_loader.load_tokenizer(tokenizer_source)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
@@ -32,4 +33,4 @@ def build_tiny_model(folder: Path | str, seed: int = 0, tokenizer_source: str | 
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    return folder
+    return make_readable(folder)

@@ -12,12 +12,15 @@ cause, and notes a broken folder even when ``load()`` worked around it.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from grader_plugin import hookimpl
 from unitconv.course import ADAPTER_WEIGHT_FILES
 
 ADAPTER_FOLDERS = {"sft": "sft_model", "rft": "rft_model"}
+ADAPTER_ERRORS = re.compile(r"adapter|peft|lora|state_dict|size mismatch|repo id|config\.json", re.IGNORECASE)
+"""What a failed ``load()`` says when its adapter folder is the cause (peft's and the hub library's words)."""
 INPUT_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj")
 """Layers whose input is the hidden state (``down_proj``'s is the wider intermediate state)."""
 
@@ -84,13 +87,16 @@ def grader_adjust_result(check, result, outcome, context):
     submission = context.submission
     from grader_plugin.model_map import model_config
 
-    problem = diagnose(submission.folder / folder_name, f"{submission.package}/{folder_name}",
+    folder = submission.folder / folder_name
+    problem = diagnose(folder, f"{submission.package}/{folder_name}",
                        lambda name: model_config(context.model_folder(name)))
     if problem is None:
         return
     if outcome.ok:
-        result.details.append(f"warning: {problem} (load() worked around it; the graded model may not be "
-                              f"the trained one)")
+        if folder.is_dir():  # a hand-in without adapters is not this rule's business
+            result.details.append(f"warning: {problem} (load() worked around it; the graded model may not be "
+                                  f"the trained one)")
         return
-    result.details.insert(0, f"the worker's error: {result.reason}")
-    result.reason = problem
+    if ADAPTER_ERRORS.search(outcome.reason) or folder_name in outcome.reason:
+        result.details.insert(0, f"the worker's error: {result.reason}")
+        result.reason = problem

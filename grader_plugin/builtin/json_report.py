@@ -16,13 +16,14 @@ from pathlib import Path
 from grader_plugin import hookimpl
 from grader_plugin.builtin.terminal_report import integrity_lines, table_lines
 from grader_plugin.results import GradeReport
+from grader_plugin.text import one_line
 
 
 def gradescope_results(report: GradeReport) -> dict:
     """The report as Gradescope's results.json structure."""
     tests = []
     for part in report.parts:
-        output = "\n".join(([part.reason] if part.reason else []) + part.details)
+        output = "\n".join(one_line(line) for line in ([part.reason] if part.reason else []) + part.details)
         tests.append(
             {
                 "name": part.title,
@@ -44,7 +45,7 @@ def gradescope_results(report: GradeReport) -> dict:
                 "visibility": "visible",
             }
         )
-    text = ([f"submission refused: {report.refused}"] if report.refused else []) + table_lines(report)
+    text = ([f"submission refused: {one_line(report.refused)}"] if report.refused else []) + table_lines(report)
     return {
         "score": report.total + report.extra,
         "execution_time": round(report.execution_time, 2),
@@ -73,9 +74,22 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def beside(path: Path) -> Path:
+    """Where the report goes when ``path`` cannot take it (a folder stands there, say)."""
+    return path.with_name(f"{path.stem}.grade{path.suffix or '.json'}")
+
+
 @hookimpl
 def grader_write_report(report, settings, write_line):
     if settings.json_path is None:
         return
-    write_atomically(settings.json_path, json.dumps(gradescope_results(report), indent=2))
-    write_line(f"wrote {settings.json_path}")
+    text = json.dumps(gradescope_results(report), indent=2)
+    target = Path(settings.json_path)
+    try:
+        write_atomically(target, text)
+    except OSError as error:
+        fallback = beside(target)
+        write_atomically(fallback, text)
+        write_line(f"warning: could not write {target} ({error.strerror or error}); wrote {fallback} instead")
+        return
+    write_line(f"wrote {target}")

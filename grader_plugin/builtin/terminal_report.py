@@ -1,9 +1,14 @@
-"""Built-in report writer: the grade table, the explanations and the Integrity section, on the terminal."""
+"""Built-in report writer: the grade table, the explanations and the Integrity section, on the terminal.
+
+Every text a hand-in can influence (reasons, details, findings, file names, its output) is
+printed through :mod:`grader_plugin.text`, one printable line per line, so it cannot forge lines.
+"""
 
 from __future__ import annotations
 
 from grader_plugin import hookimpl
 from grader_plugin.results import GradeReport
+from grader_plugin.text import one_line, printable
 
 
 def _points(part) -> str:
@@ -33,7 +38,7 @@ def table_lines(report: GradeReport) -> list[str]:
                 _measured(part),
                 part.bounds or "-",
                 f"{part.seconds:.1f}s",
-                status + (part.reason[:100] if part.reason else ""),
+                status + one_line(part.reason, 100),
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
@@ -58,20 +63,20 @@ def integrity_lines(report: GradeReport) -> list[str]:
         lines.append(f"  no findings (detectors: {ran})")
     for finding in report.findings:
         where = f" [{finding.where()}]" if finding.where() else ""
-        lines.append(
+        lines.append(one_line(
             f"  {finding.severity.upper()} {finding.part or 'all parts'}: {finding.detector}: "
             f"{finding.message}{where}"
-        )
+        ))
         if finding.evidence:
-            lines.append(f"      evidence: {finding.evidence[:300]}")
+            lines.append(f"      evidence: {one_line(finding.evidence, 300)}")
     return lines
 
 
 @hookimpl
 def grader_write_report(report, settings, write_line):
-    write_line(f"Grade of {report.submission}")
+    write_line(f"Grade of {one_line(report.submission)}")
     if report.refused:
-        write_line(f"submission refused: {report.refused}")
+        write_line(f"submission refused: {one_line(report.refused)}")
     for line in table_lines(report):
         write_line(line)
     if settings.verbosity >= 1:
@@ -79,7 +84,7 @@ def grader_write_report(report, settings, write_line):
             if part.details and not part.full_marks:
                 write_line(f"{part.name}:")
                 for detail in part.details:
-                    write_line(f"  {detail}")
+                    write_line(f"  {one_line(detail)}")
     for line in integrity_lines(report):
         write_line(line)
     if settings.verbosity >= 2:
@@ -87,4 +92,4 @@ def grader_write_report(report, settings, write_line):
             if part.output:
                 write_line(f"--- output of {part.name} ---")
                 for line in part.output.splitlines()[-40:]:
-                    write_line(f"  {line}")
+                    write_line(f"  {printable(line)}")

@@ -119,19 +119,34 @@ def grader_scan_part(check, outcome, context):
         "seed": seed,
     }
     probe = context.run_worker(hidden_and_ablated, payload, entry_point=check.entry_point)
-    result = probe.data if probe.ok and isinstance(probe.data, dict) else None
-    if result is None or len(result.get("hidden", [])) != len(hidden):
-        reason = probe.reason or "the probe returned the wrong number of answers"
-        return [
-            Finding(
-                DETECTOR, f"the hidden-question and ablation probe could not run: {reason}", severity="warn"
-            )
-        ]
+    result, problem = _probe_result(probe, len(hidden))
+    if problem:
+        return [Finding(DETECTOR, f"the hidden-question and ablation probe could not run: {problem}", severity="warn")]
     hidden_correct = sum(is_correct(a, e) for a, (_, e) in zip(result["hidden"], hidden, strict=True))
     findings = [judge_hidden(sum(correct), len(correct), hidden_correct, len(hidden))]
-    ablated = result.get("ablated", [])
-    after = sum(
-        is_correct(a, q.expected) for a, q in zip(ablated, ablation, strict=False) if math.isfinite(a)
-    )
+    after = sum(is_correct(a, q.expected) for a, q in zip(result["ablated"], ablation, strict=False)
+                if math.isfinite(a))
     findings.append(judge_ablation(sum(correct[: len(ablation)]), after, len(ablation), result["ablation"]))
     return [f for f in findings if f is not None]
+
+
+def _numbers(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+
+
+def _probe_result(probe, hidden: int) -> tuple[dict, str]:
+    """The probe's data when it has the expected shape, else what is wrong with it."""
+    if not probe.ok:
+        return {}, probe.reason
+    data = probe.data if isinstance(probe.data, dict) else {}
+    ablation = data.get("ablation")
+    if not (_numbers(data.get("hidden")) and _numbers(data.get("ablated")) and isinstance(ablation, dict)):
+        return {}, "the probe's result does not have the expected shape"
+    if len(data["hidden"]) != hidden:
+        return {}, "the probe returned the wrong number of answers"
+    counts = ("tensors_noised", "adapter_tensors_removed")
+    if not all(isinstance(ablation.get(key, 0), int) for key in counts) or not isinstance(
+        ablation.get("modules", []), list
+    ):
+        return {}, "the probe's ablation record does not have the expected shape"
+    return data, ""

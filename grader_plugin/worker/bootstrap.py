@@ -1,7 +1,8 @@
 """The worker's entry point: a fresh interpreter that loads one hand-in entry point and runs one task.
 
-The grader starts it with ``python -I`` (no current folder, no ``PYTHON*`` variables) and a job
-file.  The worker limits its own address space first, imports the task from the grader's path,
+The grader starts it with ``python -I -B`` (no current folder, no ``PYTHON*`` variables, no
+bytecode written) and a job file, inside the run's sandbox and under limits the grader set
+before it started.  The worker imports the task from the grader's path,
 then puts the submission's private parent folder first on ``sys.path`` and forgets any module of
 the submission's name, so a submission called ``solution`` is never confused with the installed
 ``solution`` package.  It writes one JSON result and leaves with ``os._exit`` so the submission's
@@ -30,18 +31,6 @@ BOOTSTRAP = (
 
 class MissingEntryPoint(LookupError):
     """None of the candidate entry points exists in the submission."""
-
-
-def _limit_memory(megabytes: int) -> None:
-    if megabytes <= 0:
-        return
-    import resource
-
-    limit = megabytes * 1024 * 1024
-    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 def _enter_submission(parent: str, package: str) -> None:
@@ -214,7 +203,6 @@ def _write_result(path: str, result: dict) -> None:
 def main(job: dict) -> None:
     """Worker entry point (see :data:`BOOTSTRAP`)."""
     write = _write_result  # bound before submission code runs, which may patch this module
-    _limit_memory(int(job.get("memory_mb") or 0))
     result = run(job)
     try:
         sys.stdout.flush()

@@ -1,0 +1,126 @@
+"""How one grading run starts its workers: sandbox, served models, environment, and the hand-in's copy.
+
+Grader side.  :class:`RunWorkers` is what :meth:`GradeContext.run_worker
+<grader_plugin.checks.GradeContext.run_worker>` calls: it decides what a worker may read and must
+not see, which models its offline hub serves, and its environment; it starts the worker
+(:func:`grader_plugin.isolation.run_task`), puts the hand-in back as handed in when a worker
+changed it, and shows the grader's private folders in what comes back as the hand-in's own
+relative paths.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+from grader_plugin import model_map
+from grader_plugin import sandbox as sandboxes
+from grader_plugin.isolation import run_task
+from grader_plugin.results import WorkerOutcome
+from grader_plugin.submission import Submission, changed_files, fingerprint
+from unitconv.paths import cache_dir, make_readable
+
+
+class RunWorkers:
+    """The workers of one run (see the module docstring).
+
+    :param settings: the run's settings.
+    :param candidates: ``candidates(entry_point) -> ["module:attribute", ...]`` (the discovery hook).
+    :param workdir: the grader's private folder of the run.
+    """
+
+    def __init__(self, settings, candidates, workdir: Path):
+        self.settings, self._candidates, self._workdir = settings, candidates, workdir
+        self.served: list[model_map.ServedModel] = model_map.plan(settings.model_map)
+        self.sandbox = sandboxes.choose(settings.sandbox)
+        self.submission: Submission | None = None
+        self.changes: dict[str, list[str]] = {}
+        """Files of the hand-in that workers changed, by the part that was being graded."""
+        self.grading: str | None = None
+        self._hub_cache = model_map.build_hub_cache(workdir / "hub", self.served)
+        self._own_uid = all(sandboxes.readable_by_others(m.folder) for m in self.served)
+        self._pristine: dict[str, tuple[int, int]] = {}
+
+    def attach(self, submission: Submission) -> None:
+        """Workers with an entry point import ``submission`` (its private copy, kept as handed in)."""
+        self.submission = submission
+        make_readable(submission.parent)  # workers may run as another user
+        shutil.copytree(submission.folder, self._workdir / "pristine" / submission.package)
+        self._pristine = fingerprint(submission.folder)
+
+    def model_folder(self, name_or_path: str) -> Path | None:
+        """The local folder serving ``name_or_path`` in this run (see :mod:`grader_plugin.model_map`)."""
+        if name_or_path.startswith("embedded:"):
+            return model_map.embedded_folder()
+        return model_map.folder_for(name_or_path, self.served)
+
+    def _environment(self) -> dict[str, str]:
+        env = model_map.worker_env(self._hub_cache)
+        if self.settings.base_model:
+            env["UNITCONV_BASE_MODEL"] = self.settings.base_model
+        if self.settings.device:
+            env["UNITCONV_DEVICE"] = self.settings.device
+        return env
+
+    def _readable(self) -> tuple[Path, ...]:
+        """What a sandboxed worker must read besides Python: the project, the hand-in, the served models."""
+        import grader_plugin
+        import unitconv
+
+        found = [Path(unitconv.__file__).parent.parent, Path(grader_plugin.__file__).parent.parent,
+                 self._hub_cache, *(Path(model.folder) for model in self.served)]
+        spec = importlib.util.find_spec("solution")  # hand-ins may build on the installed reference
+        if spec and spec.origin:
+            found.append(Path(spec.origin).parent.parent)
+        if self.submission is not None:
+            found.append(self.submission.parent)
+        if self.settings.base_model and Path(self.settings.base_model).exists():
+            found.append(Path(self.settings.base_model))
+        return tuple(found)
+
+    def _hidden(self) -> tuple[Path, ...]:
+        """What a sandboxed worker must not see: the graded answers and the splits the project made."""
+        return (self.settings.data_dir, *sorted(cache_dir().glob("data-*")))
+
+    def run(self, task: str, payload: dict, entry_point: str | None, timeout: float) -> WorkerOutcome:
+        """The one place a worker is started (behind :meth:`GradeContext.run_worker`)."""
+        with_submission = entry_point is not None and self.submission is not None
+        outcome = run_task(
+            task,
+            payload,
+            package=self.submission.package if with_submission else None,
+            parent=self.submission.parent if with_submission else None,
+            candidates=self._candidates(entry_point) if with_submission else [],
+            timeout=timeout,
+            memory_mb=self.settings.memory_mb,
+            output_bytes=self.settings.output_kb * 1000,
+            env=self._environment(),
+            sandbox=self.sandbox,
+            readable=self._readable(),
+            hidden=self._hidden(),
+            own_uid=self._own_uid,
+        )
+        if with_submission:
+            self._restore_if_changed()
+        return self._without_private_paths(outcome)
+
+    def _restore_if_changed(self) -> None:
+        """Put the hand-in back as it was opened when a worker changed its files (a ``load()`` that
+        saves a fresh adapter into its own package), and note it for the part being graded."""
+        changed = changed_files(self._pristine, fingerprint(self.submission.folder))
+        if not changed:
+            return
+        self.changes.setdefault(self.grading or "", []).extend(changed)
+        shutil.rmtree(self.submission.folder, ignore_errors=True)
+        shutil.copytree(self._workdir / "pristine" / self.submission.package, self.submission.folder)
+        self._pristine = fingerprint(self.submission.folder)
+
+    def _without_private_paths(self, outcome: WorkerOutcome) -> WorkerOutcome:
+        """The outcome with the grader's private folders shown as the hand-in's own relative paths."""
+        work = str(self._workdir)
+        parent = str(self.submission.parent) + os.sep if self.submission is not None else work + os.sep
+        return replace(outcome, reason=outcome.reason.replace(parent, "").replace(work, "<grader folder>"),
+                       output=outcome.output.replace(parent, "").replace(work, "<grader folder>"))
