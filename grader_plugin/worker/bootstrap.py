@@ -19,7 +19,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from grader_plugin.worker.models import describe_models
+from grader_plugin.worker.models import describe_models, torch_modules
 
 BOOTSTRAP = (
     "import json, sys; job = json.load(open(sys.argv[1], encoding='utf-8')); "
@@ -62,15 +62,18 @@ def _resolve(candidates: list[str], package: str | None):
 
 
 def count_parameters(model) -> int | None:
-    """Parameters of a torch module held by ``model`` (itself or its ``.model``), else None."""
-    for holder in (model, getattr(model, "model", None)):
-        parameters = getattr(holder, "parameters", None)
-        if callable(parameters):
-            try:
-                return int(sum(p.numel() for p in parameters()))
-            except Exception:  # noqa: BLE001 - not a torch module after all
-                continue
-    return None
+    """Parameters of every torch module the loaded object holds (wherever it keeps them), else None.
+
+    A parameter shared by several modules counts once.
+    """
+    try:
+        modules = torch_modules(model)
+    except Exception:  # noqa: BLE001 - an object that cannot be walked has no countable model
+        return None
+    if not modules:
+        return None
+    unique = {id(p): p.numel() for module in modules for p in module.parameters()}
+    return int(sum(unique.values()))
 
 
 def _where(error: BaseException, folder: str | None) -> str:
