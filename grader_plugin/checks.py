@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grader_plugin.contract import ENTRY_POINTS
+from grader_plugin.graded_questions import AskedQuestion
 from unitconv.course import MAX_ADAPTER_BYTES, MAX_BUNDLE_BYTES, MAX_PARAMETERS
 
 if TYPE_CHECKING:
@@ -159,7 +160,16 @@ class GradeContext:
     _questions: Callable[[int], list[GradedQuestion]] = field(repr=False)
     _worker: Callable[..., WorkerOutcome] = field(repr=False)
     _model_folder: Callable[[str], Path | None] = field(repr=False, default=lambda name: None)
+    _asked: Callable[[], list[AskedQuestion]] | None = field(repr=False, default=None)
+    _work_folder: Callable[[str], Path] | None = field(repr=False, default=None)
     time_limit: float | None = None
+
+    def asked_questions(self) -> list[AskedQuestion]:
+        """What a part that answers questions asks its worker, in order: the graded questions and the
+        ones detectors mixed in (``grader_extra_questions``), each with its expected answer and who asked it."""
+        if self._asked is None:
+            return [AskedQuestion(q.text, q.expected) for q in self.public_questions()]
+        return self._asked()
 
     def model_folder(self, name_or_path: str) -> Path | None:
         """The local folder that serves a model a hand-in loaded (by hub id or path) in this run, or None."""
@@ -170,15 +180,24 @@ class GradeContext:
         return self._questions(count or self.settings.questions)
 
     def run_worker(self, task: Task, payload: dict, *, entry_point: str | None = None,
-                   timeout: float | None = None) -> WorkerOutcome:
+                   timeout: float | None = None, serve: dict[str, Path] | None = None,
+                   hand_in: Path | None = None, writable: tuple[Path, ...] = ()) -> WorkerOutcome:
         """Run ``task(model, payload)`` in a new worker under the run's limits; what came back.
 
         With ``entry_point`` (``"base"``, ``"cot"``, ...) the worker imports the hand-in and
         ``model`` is what that entry point returns; without it the worker holds no hand-in code
         and ``model`` is None (a trusted worker, e.g. the grader's own decoding).  ``timeout``
         defaults to the part's time limit (``--grade-timeout``, or one scaled to this machine).
+        For probes: ``serve`` gives this worker other folders for some models (by hub id or the
+        run's base model), ``hand_in`` another copy of the hand-in's parent folder to import, and
+        ``writable`` folders (from :meth:`work_folder`) a trusted worker may write.
         """
         if entry_point is not None and entry_point not in ENTRY_POINTS:
             raise ValueError(f"run_worker: entry_point must be one of {ENTRY_POINTS} or None, got {entry_point!r}")
         return self._worker(task_name(task, "run_worker"), payload, entry_point,
-                            timeout or self.time_limit or self.settings.timeout or self.check.timeout_s)
+                            timeout or self.time_limit or self.settings.timeout or self.check.timeout_s,
+                            serve=serve, hand_in=hand_in, writable=writable)
+
+    def work_folder(self, name: str) -> Path:
+        """A new folder in the run's private work folder (for what a trusted worker writes)."""
+        return self._work_folder(name)

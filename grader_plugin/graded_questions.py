@@ -23,6 +23,19 @@ class GradedQuestion:
     expected: float
 
 
+@dataclass(frozen=True)
+class AskedQuestion:
+    """A question as a worker was asked it: its expected answer and who asked it.
+
+    ``asked_by`` is ``"graded"`` for the part's own graded questions, else the name of the plugin
+    that mixed it in (``grader_extra_questions``).
+    """
+
+    text: str
+    expected: float
+    asked_by: str = "graded"
+
+
 def public_questions(data_dir: Path, count: int) -> list[GradedQuestion]:
     """The first ``count`` rows of ``data_dir/valid.json``."""
     path = Path(data_dir) / "valid.json"

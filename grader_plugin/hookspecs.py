@@ -98,6 +98,22 @@ def grader_scan_submission(submission):
 
 
 @hookspec
+def grader_extra_questions(check, context):
+    """Questions to mix into the answering call of a part that answers questions (hidden questions).
+
+    :param check: the :class:`grader_plugin.checks.Check` (only checks that declare
+        ``answers_questions``).
+    :param context: the :class:`grader_plugin.checks.GradeContext` of the part.
+    :return: a list of ``(question text, expected answer)``, or None.
+
+    Called for every implementation (not firstresult), once per part, before its worker runs.
+    The worker gets the graded questions and every plugin's extra questions in one shuffled
+    call, so it cannot tell them apart; the part is scored on the graded questions only, and
+    ``context.asked_questions()`` says, for each question asked, which plugin asked it.
+    """
+
+
+@hookspec
 def grader_scan_part(check, outcome, context):
     """Judge one part after its worker finished (dynamic and behavioural detectors).
 

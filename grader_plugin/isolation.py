@@ -5,14 +5,17 @@ state is shared) in its own session, inside the run's sandbox (:mod:`grader_plug
 with limits it cannot raise and an environment built from an allow-list.  A timeout or an output
 flood kills it and everything it started.  Its output is read in a thread; past the cap the
 worker is killed, since a part that prints megabytes is broken and would otherwise fill the
-grader's memory or disk.  Its result file is read with a size cap and checked field by field:
-nothing the worker writes can crash the grader or vanish from the report.
+grader's memory or disk.  Its result is read with a size cap and checked field by field:
+nothing the worker writes can crash the grader or vanish from the report.  The job goes to the
+worker on its standard input; the result comes back over a pipe, as exactly one framed message
+carrying a one-time token (:func:`parse_result`); a worker that leaves without one scores 0.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -24,7 +27,7 @@ from pathlib import Path
 
 from grader_plugin import sandbox as sandboxes
 from grader_plugin.results import WorkerOutcome
-from grader_plugin.worker.bootstrap import BOOTSTRAP
+from grader_plugin.worker.bootstrap import BOOTSTRAP, MAGIC
 
 KEEP_BYTES = 4000
 MAX_RESULT_BYTES = 64_000_000
@@ -71,19 +74,43 @@ def _kill(process: subprocess.Popen) -> None:
         pass
 
 
-def _read_result(path: Path, memory_mb: int, output: str, seconds: float) -> WorkerOutcome:
-    """The worker's result file as an outcome; a file too large, unreadable or of the wrong shape is an error."""
-    size = path.stat().st_size
-    if size > MAX_RESULT_BYTES:
-        why = f"the worker's result is {size / 1e6:.0f} MB, more than the {MAX_RESULT_BYTES / 1e6:.0f} MB it may have"
-        return WorkerOutcome("error", why, output=output, seconds=seconds)
+class _ResultReader(threading.Thread):
+    """Reads the worker's result channel, up to :data:`MAX_RESULT_BYTES` and a little more."""
+
+    def __init__(self, fd: int):
+        super().__init__(daemon=True)
+        self.fd, self.data, self.overflow = fd, bytearray(), False
+
+    def run(self) -> None:
+        with os.fdopen(self.fd, "rb", buffering=0) as stream:
+            while chunk := stream.read(1 << 20):
+                if len(self.data) + len(chunk) > MAX_RESULT_BYTES + 4096:
+                    self.overflow = True
+                    continue  # keep draining so the worker is never blocked writing
+                self.data += chunk
+
+
+def parse_result(data: bytes, token: str) -> tuple[dict | None, str]:
+    """The one result a channel carried (framed, with the run's token), or why there is none."""
+    header, newline, body = bytes(data).partition(b"\n")
+    parts = header.split(b" ")
+    if not newline or len(parts) != 3 or parts[0] != MAGIC:
+        return None, "the worker's result channel did not carry a result"
+    if parts[1] != token.encode():
+        return None, "the worker's result carried the wrong token (it was not sent by the grader's worker code)"
+    if not parts[2].isdigit() or int(parts[2]) != len(body):
+        return None, "the worker's result channel carried something other than exactly one result"
     try:
-        result = json.loads(path.read_text(encoding="utf-8"))
+        result = json.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        return WorkerOutcome("error", f"the worker's result is not JSON ({type(error).__name__})",
-                             output=output, seconds=seconds)
+        return None, f"the worker's result is not JSON ({type(error).__name__})"
     if not isinstance(result, dict) or result.get("status") not in STATUSES:
-        return WorkerOutcome("error", "the worker's result has no known status", output=output, seconds=seconds)
+        return None, "the worker's result has no known status"
+    return result, ""
+
+
+def _outcome(result: dict, memory_mb: int, output: str, seconds: float) -> WorkerOutcome:
+    """A checked result as an outcome: every field of the wrong type is left out."""
     reason = result.get("reason") if isinstance(result.get("reason"), str) else ""
     if result["status"] == "memory":
         reason = f"ran out of memory (limit {memory_mb} MB): {reason}"
@@ -117,63 +144,77 @@ def run_task(
     readable: tuple[Path, ...] = (),
     hidden: tuple[Path, ...] = (),
     own_uid: bool = True,
+    writable: tuple[Path, ...] = (),
 ) -> WorkerOutcome:
     """Run ``task(model, payload)`` in a worker; ``model`` comes from the first existing candidate.
 
     ``sandbox`` is how workers run (none by default); ``readable`` and ``hidden`` are the folders
     a sandboxed worker must read and must not see (besides Python and its own scratch folder);
     ``own_uid``: a grader running as root gives the worker a uid of its own (False when a folder it
-    must read is readable by its owner only).
+    must read is readable by its owner only); ``writable``: folders a trusted worker may write.
     """
     sandbox = sandbox or sandboxes.Sandbox("none", "no sandbox asked for")
     scratch = Path(tempfile.mkdtemp(prefix="unitconv-worker-"))
     try:
         uid = sandboxes.new_uid() if sandbox.kind == "bubblewrap" and own_uid and os.geteuid() == 0 else None
         return _run(task, payload, package, parent, candidates, timeout, memory_mb, output_bytes, env or {},
-                    sandbox, readable, hidden, scratch, uid)
+                    sandbox, readable, hidden, scratch, uid, writable)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _run(task, payload, package, parent, candidates, timeout, memory_mb, output_bytes, env, sandbox,
-         readable, hidden, scratch: Path, uid: int | None) -> WorkerOutcome:
-    result_path = scratch / "result.json"
+         readable, hidden, scratch: Path, uid: int | None, writable=()) -> WorkerOutcome:
     sys_path = [p for p in sys.path if p and Path(p).resolve() != Path.cwd().resolve()]
+    read_fd, write_fd = os.pipe()
+    token = secrets.token_hex(16)
     job = {
         "task": task,
         "payload": payload,
         "package": package,
         "parent": str(parent) if parent else None,
         "candidates": candidates or [],
-        "result_path": str(result_path),
+        "result_fd": write_fd,
+        "token": token,
         "sys_path": sys_path,
     }
-    job_path = scratch / "job.json"
-    job_path.write_text(json.dumps(job), encoding="utf-8")
     bubblewrap = sandbox.kind == "bubblewrap"
     if uid is not None:
-        os.chown(scratch, uid, uid)
-    command = [sys.executable, "-I", "-B", "-c", BOOTSTRAP, str(job_path)]
+        for folder in (scratch, *writable):
+            os.chown(folder, uid, uid)
+    command = [sys.executable, "-I", "-B", "-c", BOOTSTRAP]
     environment = sandboxes.worker_environment(env, scratch, uid)
     if bubblewrap:
         needed = [*readable, *sys_path, sys.prefix, sys.base_prefix, sys.exec_prefix,
                   os.path.dirname(os.path.realpath(sys.executable)), *([parent] if parent else [])]
         command = sandboxes.bubblewrap_command(command, scratch=scratch, readable=[Path(p) for p in needed],
-                                               hidden=list(hidden), env=environment, uid=uid)
+                                               hidden=list(hidden), env=environment, uid=uid,
+                                               writable=[Path(p) for p in writable])
         environment = {"PATH": environment["PATH"]}
     started = time.perf_counter()
-    process = subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        cwd=scratch,
-        env=environment,
-        start_new_session=True,
-        preexec_fn=sandboxes.hard_limits(memory_mb),
-    )
+    try:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=scratch,
+            env=environment,
+            start_new_session=True,
+            pass_fds=(write_fd,),
+            preexec_fn=sandboxes.hard_limits(memory_mb),
+        )
+    finally:
+        os.close(write_fd)
+    results = _ResultReader(read_fd)
+    results.start()
     reader = _OutputReader(process, output_bytes)
     reader.start()
+    try:
+        process.stdin.write(json.dumps(job).encode() + b"\n")
+        process.stdin.close()
+    except OSError:
+        pass  # the worker is already gone; what it left says why
     timed_out = False
     try:
         process.wait(timeout=timeout)
@@ -183,6 +224,7 @@ def _run(task, payload, package, parent, candidates, timeout, memory_mb, output_
         process.wait()
     _kill(process)  # anything the worker left running in its session
     reader.join(timeout=5)
+    results.join(timeout=5)
     seconds = time.perf_counter() - started
     output = reader.text()
     if reader.flooded:
@@ -191,8 +233,14 @@ def _run(task, payload, package, parent, candidates, timeout, memory_mb, output_
     if timed_out:
         return WorkerOutcome("timeout", f"did not finish within the {timeout:g} s time limit",
                              output=output, seconds=seconds)
-    if result_path.is_file() and not result_path.is_symlink():
-        return _read_result(result_path, memory_mb, output, seconds)
+    if results.overflow:
+        why = f"the worker's result is larger than the {MAX_RESULT_BYTES / 1e6:.0f} MB a result may have"
+        return WorkerOutcome("error", why, output=output, seconds=seconds)
+    if results.data:
+        result, problem = parse_result(results.data, token)
+        if result is None:
+            return WorkerOutcome("error", problem, output=output, seconds=seconds)
+        return _outcome(result, memory_mb, output, seconds)
     code = process.returncode
     how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
     return WorkerOutcome("exited", f"the worker {how} before reporting a result (os._exit or a crash)",

@@ -128,12 +128,13 @@ def _mount_point_parents(path: Path, roots: list[Path]) -> list[str]:
 
 
 def bubblewrap_command(command: list[str], *, scratch: Path, readable: list[Path], hidden: list[Path],
-                       env: dict[str, str], uid: int | None) -> list[str]:
+                       env: dict[str, str], uid: int | None, writable: list[Path] = ()) -> list[str]:
     """The ``bwrap`` command line that runs ``command`` as the module docstring describes.
 
     ``readable``: folders the worker must read (Python, the project, the hand-in, models);
     ``hidden``: folders it must not see at all; ``scratch``: its only writable folder (also its
-    working folder and home); ``uid``: the unprivileged uid to run as (None: keep the caller's).
+    working folder and home); ``writable``: other folders a trusted worker may write; ``uid``: the
+    unprivileged uid to run as (None: keep the caller's).
     """
     readable = sorted({Path(os.path.realpath(p)) for p in readable if os.path.exists(p)})
     blocked = sorted({a for p in readable for a in p.parents if _private(a)} if uid is not None else set())
@@ -154,6 +155,8 @@ def bubblewrap_command(command: list[str], *, scratch: Path, readable: list[Path
         args += ["--perms", "0755", "--tmpfs", str(folder), "--remount-ro", str(folder)]
     for folder in blocked:
         args += ["--remount-ro", str(folder)]
+    for folder in writable:
+        args += _mount_point_parents(folder, roots) + ["--bind", str(folder), str(folder)]
     args += _mount_point_parents(scratch, roots) + ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
     if uid is None:  # the caller's uid without capabilities: root's private sockets (/run) hidden too
         args[1:1] = ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]

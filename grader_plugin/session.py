@@ -9,6 +9,7 @@ started only through :meth:`GradeContext.run_worker <grader_plugin.checks.GradeC
 from __future__ import annotations
 
 import difflib
+import random
 import shutil
 import tempfile
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from grader_plugin import sandbox as sandboxes
 from grader_plugin.checks import Bounds, Check, GradeContext, Profile
-from grader_plugin.graded_questions import GradedQuestion, public_questions
+from grader_plugin.graded_questions import AskedQuestion, GradedQuestion, public_questions
 from grader_plugin.provenance import provenance
 from grader_plugin.results import Finding, GradeReport, PartResult, WorkerOutcome
 from grader_plugin.settings import GradeSettings
@@ -159,8 +160,27 @@ class GradingSession:
 
     def context(self, check: Check, bounds: Bounds | None) -> GradeContext:
         """The context ``check`` is graded with."""
-        return GradeContext(self.settings, self.submission, self.profile, bounds, check, self.cache,
-                            self.public_questions, self.workers.run, self.workers.model_folder)
+        context = GradeContext(self.settings, self.submission, self.profile, bounds, check, self.cache,
+                               self.public_questions, self.workers.run, self.workers.model_folder)
+        context._asked = lambda: self._asked_questions(check, context)
+        context._work_folder = self.workers.work_folder
+        return context
+
+    def _asked_questions(self, check: Check, context: GradeContext) -> list[AskedQuestion]:
+        """The part's graded questions with every detector's extra questions, shuffled once per part."""
+        key = ("asked-questions", check.name)
+        if key not in self.cache:
+            asked = [AskedQuestion(q.text, q.expected) for q in context.public_questions()]
+            if check.answers_questions:
+                for impl in reversed(self.pm.hook.grader_extra_questions.get_hookimpls()):
+                    arguments = {"check": check, "context": context}
+                    extra = impl.function(**{name: arguments[name] for name in impl.argnames})
+                    asked += [AskedQuestion(str(text), float(expected), impl.plugin_name)
+                              for text, expected in extra or []]
+                if len(asked) > len(context.public_questions()):
+                    random.SystemRandom().shuffle(asked)
+            self.cache[key] = asked
+        return self.cache[key]
 
     # grading -----------------------------------------------------------------------------------
     def _run(self, check: Check, context: GradeContext) -> tuple[PartResult, WorkerOutcome | None]:

@@ -85,27 +85,62 @@ class RunWorkers:
         """What a sandboxed worker must not see: the graded answers and the splits the project made."""
         return (self.settings.data_dir, *sorted(cache_dir().glob("data-*")))
 
-    def run(self, task: str, payload: dict, entry_point: str | None, timeout: float) -> WorkerOutcome:
-        """The one place a worker is started (behind :meth:`GradeContext.run_worker`)."""
+    def work_folder(self, name: str) -> Path:
+        """A new folder of the run's private work folder (for what trusted workers write)."""
+        folder = self._workdir / f"{name}-{len(list(self._workdir.glob(name + '-*')))}"
+        folder.mkdir(parents=True)
+        return make_readable(folder)
+
+    def _serving(self, serve: dict[str, Path]) -> tuple[Path, dict[str, str]]:
+        """A hub cache and environment in which the models named in ``serve`` are the given folders."""
+        served = [model_map.ServedModel(m.hub_id, Path(serve[m.hub_id]), "mapped") if m.hub_id in serve else m
+                  for m in self.served]
+        known = {m.hub_id for m in served}
+        served += [model_map.ServedModel(name, Path(folder), "mapped") for name, folder in serve.items()
+                   if name not in known and name.count("/") == 1 and not Path(name).exists()]
+        hub = model_map.build_hub_cache(self.work_folder("hub"), served)
+        env = model_map.worker_env(hub)
+        base = self.settings.base_model or "embedded:SmolLM2-135M-Instruct"
+        for name, folder in serve.items():
+            if name == base or self.model_folder(name) == self.model_folder(base):
+                env["UNITCONV_BASE_MODEL"] = str(folder)
+        return hub, env
+
+    def run(self, task: str, payload: dict, entry_point: str | None, timeout: float, *,
+            serve: dict[str, Path] | None = None, hand_in: Path | None = None,
+            writable: tuple[Path, ...] = ()) -> WorkerOutcome:
+        """The one place a worker is started (behind :meth:`GradeContext.run_worker`).
+
+        ``serve`` replaces the folders of some models for this worker (by hub id, or the run's
+        base model); ``hand_in`` is another copy of the hand-in's parent folder to import from;
+        ``writable``: folders a trusted worker may write.
+        """
         with_submission = entry_point is not None and self.submission is not None
+        env, readable = self._environment(), list(self._readable())
+        if serve:
+            hub, served_env = self._serving(serve)
+            env.update(served_env)
+            readable += [hub, *(Path(f) for f in serve.values())]
+        parent = hand_in or (self.submission.parent if with_submission else None)
         outcome = run_task(
             task,
             payload,
             package=self.submission.package if with_submission else None,
-            parent=self.submission.parent if with_submission else None,
+            parent=parent if with_submission else None,
             candidates=self._candidates(entry_point) if with_submission else [],
             timeout=timeout,
             memory_mb=self.settings.memory_mb,
             output_bytes=self.settings.output_kb * 1000,
-            env=self._environment(),
+            env=env,
             sandbox=self.sandbox,
-            readable=self._readable(),
+            readable=tuple(readable) + ((hand_in,) if hand_in else ()),
             hidden=self._hidden(),
             own_uid=self._own_uid,
+            writable=writable,
         )
-        if with_submission:
+        if with_submission and hand_in is None:
             self._restore_if_changed()
-        return self._without_private_paths(outcome)
+        return self._without_private_paths(outcome, parent)
 
     def _restore_if_changed(self) -> None:
         """Put the hand-in back as it was opened when a worker changed its files (a ``load()`` that
@@ -118,9 +153,9 @@ class RunWorkers:
         shutil.copytree(self._workdir / "pristine" / self.submission.package, self.submission.folder)
         self._pristine = fingerprint(self.submission.folder)
 
-    def _without_private_paths(self, outcome: WorkerOutcome) -> WorkerOutcome:
+    def _without_private_paths(self, outcome: WorkerOutcome, parent: Path | None) -> WorkerOutcome:
         """The outcome with the grader's private folders shown as the hand-in's own relative paths."""
         work = str(self._workdir)
-        parent = str(self.submission.parent) + os.sep if self.submission is not None else work + os.sep
+        parent = str(parent) + os.sep if parent is not None else work + os.sep
         return replace(outcome, reason=outcome.reason.replace(parent, "").replace(work, "<grader folder>"),
                        output=outcome.output.replace(parent, "").replace(work, "<grader folder>"))

@@ -29,6 +29,7 @@ def test_there_are_hooks_for_every_extension_point():
             "grader_entry_point_candidates",
             "grader_thresholds",
             "grader_scan_submission",
+            "grader_extra_questions",
             "grader_scan_part",
             "grader_adjust_result",
             "grader_write_report",

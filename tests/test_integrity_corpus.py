@@ -1,5 +1,8 @@
 """The cheating corpus is caught on the right part with the right evidence; honest work is not flagged.
 
+Graded without the sandbox, which would stop several of these cheats (their data files are not
+mounted): the detectors must catch them where no sandbox is available.
+
 Each fixture of ``fixtures/cheaters`` and ``fixtures/honest`` is graded once (tiny model, 8
 questions, real workers) and the tests read the findings.  A cheat reaches full accuracy on a
 random tiny model only by cheating, so the behavioural detectors have something to find.
@@ -30,8 +33,8 @@ def graded(tiny_model_dir):
     def grade(folder: Path, parts: tuple[str, ...]):
         key = (folder, parts)
         if key not in _graded:
-            settings = GradeSettings(
-                path=folder, parts=parts, questions=QUESTIONS, base_model=str(tiny_model_dir)
+            settings = GradeSettings(  # no sandbox: the detectors must catch what it would have blocked
+                path=folder, parts=parts, questions=QUESTIONS, base_model=str(tiny_model_dir), sandbox="off"
             )
             session = GradingSession(settings, get_plugin_manager(load_entry_points=False))
             session.open()
@@ -89,10 +92,8 @@ def test_table_embedded_as_an_encoded_blob_is_flagged_statically_and_by_behaviou
     results, _ = graded(CHEATERS / "blob_table", ("rft",))
     found = flags(results["rft"])
     assert results["rft"].points == 0 and results["rft"].extra == 0
-    assert {f.where() for f in found["static scan: encoded-blob"]} == {
-        "blob_table/rft.py:10",
-        "blob_table/rft.py:39",
-    }
+    [blob] = found["static scan: encoded-blob"]  # one finding per file and rule, naming every place
+    assert blob.where() == "blob_table/rft.py:10" and "(and 1 more: line 39)" in blob.message
     assert "behaviour: hidden questions" in found and "behaviour: weight ablation" in found
     assert (
         "dynamic audit: grading-data-read" not in found
@@ -123,9 +124,9 @@ def test_tampering_with_the_grader_inside_the_worker_is_flagged_and_has_no_effec
     results, _ = graded(CHEATERS / "tamper", ("cot",))
     cot = results["cot"]
     found = flags(cot)
-    assert found["dynamic audit: grader-tampering"][0].evidence == "grader_plugin.worker.bootstrap:_write_result"
+    assert found["dynamic audit: grader-tampering"][0].evidence == "grader_plugin.worker.values:as_float"
     assert found["static scan: grader-modules"][0].where() == "tamper/__init__.py:22"
-    assert cot.value == 0.0  # the replaced writer never ran: the answers are the tiny model's own
+    assert cot.value == 0.0  # the task bound the original reader: the answers are the tiny model's own
 
 
 @pytest.mark.parametrize("name", ["few_shot", "program_aided"])

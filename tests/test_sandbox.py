@@ -23,8 +23,9 @@ from grader_plugin import sandbox as sandboxes
 from grader_plugin.builtin.json_report import grader_write_report
 from grader_plugin.builtin.profiles import COURSE
 from grader_plugin.builtin.terminal_report import integrity_lines, table_lines
-from grader_plugin.checks import Profile
-from grader_plugin.integrity.behaviour import _probe_result
+from grader_plugin.checks import Check, Profile
+from grader_plugin.graded_questions import AskedQuestion
+from grader_plugin.integrity import behaviour, replay
 from grader_plugin.manager import get_plugin_manager
 from grader_plugin.results import GradeReport, PartResult, WorkerOutcome
 from grader_plugin.session import GradingSession, GradingSetupError
@@ -217,15 +218,20 @@ def test_a_report_that_cannot_be_written_where_asked_is_written_beside_it(tmp_pa
     assert lines[0].startswith(f"warning: could not write {asked}") and "results.grade.json" in lines[0]
 
 
-@pytest.mark.parametrize("data", [
-    {"hidden": ["x"] * 30, "ablated": [], "ablation": {}},
-    {"hidden": [1.0] * 30, "ablated": [1.0], "ablation": {"tensors_noised": "many"}},
-    {"hidden": [1.0] * 3, "ablated": [], "ablation": {}},
-    "not a dict",
-])
-def test_a_malformed_probe_result_is_a_warning_not_a_crash(data):
-    _, problem = _probe_result(WorkerOutcome("ok", data=data), 30)
-    assert problem
+class _Context:
+    """What the integrity detectors read of a context, for a part that asked two questions."""
+
+    def asked_questions(self):
+        return [AskedQuestion("How many m in 1 km?", 1000.0), AskedQuestion("How many g in 2 kg?", 2000.0, "x")]
+
+
+@pytest.mark.parametrize("data", [{"answers": ["1000", None]}, {"answers": [1000.0]}, "not a dict",
+                                  {"answers": [1000.0, 2000.0], "prompts": 3, "raw": [1]}])
+@pytest.mark.parametrize("detector", [behaviour, replay])
+def test_a_malformed_worker_result_never_crashes_a_detector(detector, data):
+    check = Check(name="cot", title="CoT", points=25, score=None, entry_point="cot", answers_questions=True)
+    found = detector.grader_scan_part(check, WorkerOutcome("ok", data=data), _Context())
+    assert found is None or all(f.severity == "warn" for f in found)
 
 
 class _BrokenDetector:

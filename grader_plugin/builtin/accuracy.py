@@ -22,7 +22,20 @@ SHOWN_EXAMPLES = 3
 
 
 def _payload(context) -> dict:
-    return {"questions": [q.text for q in context.public_questions()]}
+    return {"questions": [q.text for q in context.asked_questions()]}
+
+
+def graded_answers(context, data: dict) -> tuple[list, list, list | None]:
+    """The graded questions, their answers and raw outputs, picked out of a call that asked more."""
+    asked = context.asked_questions()
+    answers, raw = data.get("answers"), data.get("raw")
+    if not isinstance(answers, list):
+        return [], [], None
+    graded = [i for i, q in enumerate(asked) if q.asked_by == "graded"]
+    if len(answers) != len(asked):
+        return graded, answers, None
+    raw = [raw[i] for i in graded] if isinstance(raw, list) and len(raw) == len(asked) else None
+    return graded, [answers[i] for i in graded], raw
 
 
 def explain(questions, answers: list[float], raw: list[str] | None) -> list[str]:
@@ -49,26 +62,28 @@ def score_accuracy(context, outcome) -> PartResult:
     """The part's points from the answers its worker returned, on the part's ramp."""
     check, bounds = context.check, context.bounds
     result = PartResult.for_check(check, bounds)
-    questions = context.public_questions()
     data = outcome.data if isinstance(outcome.data, dict) else {}
-    answers, raw = data.get("answers"), data.get("raw")
-    if not isinstance(answers, list):
+    asked = context.asked_questions()
+    if not isinstance(data.get("answers"), list):
         result.zero("answer() returned no list of answers")
         return result
+    graded, answers, raw = graded_answers(context, data)
+    questions = [asked[i] for i in graded]
     if data.get("not_numbers"):
         first = data["not_numbers"][0]
         result.zero(f"answer() returned a value that is not a number for question {first + 1} (and "
                     f"{len(data['not_numbers']) - 1} more); the course's answer check raises on it")
         return result
-    if len(answers) != len(questions):
-        message = f"answer() returned {len(answers)} values for {len(questions)} questions"
+    returned = data["answers"]
+    if len(returned) != len(asked):
+        message = f"answer() returned {len(returned)} values for {len(asked)} questions"
         if context.profile.enforces("answer-count"):
             result.zero(message)
             return result
         result.details.append(f"warning (not graded under profile {context.profile.name}): {message}; "
                               f"as in the course, missing answers count as wrong and extra ones are ignored")
-        answers = (answers + [float("nan")] * len(questions))[: len(questions)]
-        raw = None
+        padded = (returned + [float("nan")] * len(asked))[: len(asked)]
+        answers, raw = [padded[i] for i in graded], None
     correct = sum(is_correct(a, q.expected) for q, a in zip(questions, answers, strict=True))
     result.value = correct / len(questions)
     rate = sum(math.isfinite(a) for a in answers) / len(answers)

@@ -1,20 +1,24 @@
 """Behavioural detectors: answers that do not come from the model, whatever the code looks like.
 
-Built-in plugin on ``grader_scan_part`` (grader side) for checks that declare
-``answers_questions``.  After a part was answered, one more worker
-(:func:`grader_plugin.worker.probe.hidden_and_ablated`) loads the same entry point and
+Built-in plugin (grader side) for checks that declare ``answers_questions``:
 
-- answers hidden questions, generated fresh for this grading run by the project's question
-  generator (a random seed, never written to disk), of the same kind as the public ones; a part
-  far better on the public questions than on the hidden ones is flagged when a one-sided Fisher
-  exact test gives p < :data:`ALPHA` and the gap is at least :data:`MIN_GAP`;
-- answers the first public questions again with the weights ablated (adapters removed, base
-  weights noised); when accuracy does not collapse (keeps at least :data:`KEPT_SHARE` of the
-  correct answers), the answers do not come from the weights.
+- hidden questions (``grader_extra_questions``): :data:`HIDDEN_QUESTIONS` fresh questions,
+  generated for each part by the project's question generator with a random seed that never
+  leaves the grader, are mixed into the part's own answering call, shuffled among the graded
+  ones, so the worker cannot tell them apart.  A part far better on the graded questions than on
+  the hidden ones is flagged when a one-sided Fisher exact test gives p < :data:`ALPHA` and the
+  gap is at least :data:`MIN_GAP`;
+- weight ablation (``grader_scan_part``): one more worker answers the first graded questions
+  through the ordinary answering task, with the base model's files served with noise added and
+  the hand-in's adapters zeroed (:func:`grader_plugin.worker.probe.disturbed_copy`, written
+  before any hand-in code runs, so it never sees the undisturbed weights); where the hand-in
+  loads a model the grader cannot serve, the weights are disturbed in memory after ``load()``
+  instead, and the finding says which was used.  When accuracy does not collapse (keeps at least
+  :data:`KEPT_SHARE` of the correct answers), the answers do not come from the weights.
 
-Both tests only say something when the part answered well: the probe runs only when public
-accuracy is at least :data:`MIN_ACCURACY`, and ablation is judged only with at least
-:data:`MIN_CORRECT` correct answers to lose.  Below that there is nothing a cheat gained.
+Both tests only say something when the part answered well: at least :data:`MIN_ACCURACY` of the
+graded questions for the hidden-question test, at least :data:`MIN_CORRECT` correct answers to
+lose for ablation.  Below that there is nothing a cheat gained.
 """
 
 from __future__ import annotations
@@ -22,13 +26,16 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 from pathlib import Path
 
 from grader_plugin import hookimpl
 from grader_plugin.integrity.stats import fisher_greater
 from grader_plugin.results import Finding
 from grader_plugin.scoring import is_correct
-from grader_plugin.worker.probe import hidden_and_ablated
+from grader_plugin.worker.probe import ablated_answers, disturbed_copy
+from grader_plugin.worker.tasks import answer_questions
+from unitconv.paths import make_readable
 
 HIDDEN_QUESTIONS = 30
 ABLATION_QUESTIONS = 20
@@ -38,6 +45,7 @@ ALPHA = 0.001
 MIN_GAP = 0.25
 KEPT_SHARE = 0.5
 NOISE = 1.0
+DISTURB_TIMEOUT_S = 900
 DETECTOR = "behaviour"
 
 
@@ -72,14 +80,13 @@ def judge_hidden(public_correct: int, public_total: int, hidden_correct: int, hi
     )
 
 
-def judge_ablation(before: int, after: int, total: int, ablation: dict):
+def judge_ablation(before: int, after: int, total: int, ablation: dict, how: str):
     """A flag when accuracy did not collapse with the weights ablated, else None."""
     if before < MIN_CORRECT:
         return None
     what = (
-        f"{ablation.get('tensors_noised', 0)} weight tensors noised at {NOISE:g}x their RMS, "
-        f"{ablation.get('adapter_tensors_removed', 0)} adapter tensors removed "
-        f"(modules: {', '.join(ablation.get('modules', [])) or 'none'})"
+        f"{how}: {ablation.get('tensors_noised', 0)} weight tensors noised at {NOISE:g}x their RMS, "
+        f"{ablation.get('adapter_tensors_removed', 0)} adapter tensors zeroed"
     )
     if not ablation.get("tensors_noised") and not ablation.get("adapter_tensors_removed"):
         return Finding(
@@ -98,55 +105,88 @@ def judge_ablation(before: int, after: int, total: int, ablation: dict):
 
 
 @hookimpl
+def grader_extra_questions(check, context):
+    seed = random.SystemRandom().randrange(2**32)  # stays in the grader: the worker never sees it
+    return hidden_questions(context.settings.data_dir, HIDDEN_QUESTIONS, seed)
+
+
+def _servable(context, outcome) -> str | None:
+    """The name the hand-in loaded its base model by, when the grader can serve a disturbed copy of it."""
+    names = [m.get("name_or_path") for m in outcome.models if m.get("name_or_path")]
+    if not names:
+        return None
+    name, base = names[0], context.settings.base_model or "embedded:SmolLM2-135M-Instruct"
+    folder = context.model_folder(name)
+    if folder is None:
+        return None
+    hub_id = name.count("/") == 1 and not Path(name).exists()
+    return name if hub_id or folder == context.model_folder(base) else None
+
+
+def _served_ablation(context, check, name: str, questions: list[str]):
+    """Answers of a worker given disturbed files in place of the real ones (made once per run)."""
+    key = ("disturbed-weights", name)
+    if key not in context.cache:
+        target, hand_in = context.work_folder("disturbed-model"), context.work_folder("disturbed-hand-in")
+        shutil.copytree(context.submission.parent, hand_in, dirs_exist_ok=True)
+        payload = {"model": str(context.model_folder(name)), "target": str(target), "adapters_under": str(hand_in),
+                   "noise": NOISE, "seed": random.SystemRandom().randrange(2**32)}
+        made = context.run_worker(disturbed_copy, payload, writable=(target, hand_in), timeout=DISTURB_TIMEOUT_S)
+        make_readable(target), make_readable(hand_in)
+        context.cache[key] = (target, hand_in, made)
+    target, hand_in, made = context.cache[key]
+    if not made.ok:
+        return None, made.reason, {}
+    outcome = context.run_worker(answer_questions, {"questions": questions}, entry_point=check.entry_point,
+                                 serve={name: target}, hand_in=hand_in)
+    return outcome, "", made.data
+
+
+def _ablated(context, check, outcome, questions: list[str]):
+    """Answers with the weights ablated, the ablation record, how it was done; or a problem."""
+    name = _servable(context, outcome)
+    if name is not None:
+        probe, problem, record = _served_ablation(context, check, name, questions)
+        if probe is None:
+            return None, {}, "", f"the disturbed copy of {name} could not be made: {problem}"
+        how = f"served ablation (disturbed files of {name} in place of the real ones)"
+    else:
+        payload = {"questions": questions, "noise": NOISE, "seed": random.SystemRandom().randrange(2**32)}
+        probe = context.run_worker(ablated_answers, payload, entry_point=check.entry_point)
+        record = probe.data.get("ablation") if probe.ok and isinstance(probe.data, dict) else {}
+        how = "in-memory ablation after load() (the hand-in's model is not one the grader can serve)"
+    answers = probe.data.get("answers") if probe.ok and isinstance(probe.data, dict) else None
+    if not _numbers(answers) or not isinstance(record, dict):
+        return None, {}, how, probe.reason or "the probe's result does not have the expected shape"
+    return answers, record, how, ""
+
+
+@hookimpl
 def grader_scan_part(check, outcome, context):
     if outcome is None or not outcome.ok or not check.answers_questions or not check.entry_point:
         return None
     data = outcome.data if isinstance(outcome.data, dict) else {}
-    answers = data.get("answers")
-    questions = context.public_questions()
-    if not isinstance(answers, list) or len(answers) != len(questions):
+    answers, asked = data.get("answers"), context.asked_questions()
+    if not _numbers(answers) or len(answers) != len(asked):
         return None
-    correct = [is_correct(a, q.expected) for q, a in zip(questions, answers, strict=True)]
-    if sum(correct) < MIN_ACCURACY * len(questions):
+    graded = [(q, a) for q, a in zip(asked, answers, strict=True) if q.asked_by == "graded"]
+    hidden = [(q, a) for q, a in zip(asked, answers, strict=True) if q.asked_by == __name__]
+    correct = [is_correct(a, q.expected) for q, a in graded]
+    if sum(correct) < MIN_ACCURACY * len(graded):
         return None
-    seed = random.SystemRandom().randrange(2**32)
-    hidden = hidden_questions(context.settings.data_dir, HIDDEN_QUESTIONS, seed)
-    ablation = questions[:ABLATION_QUESTIONS]
-    payload = {
-        "hidden": [text for text, _ in hidden],
-        "ablation": [q.text for q in ablation],
-        "noise": NOISE,
-        "seed": seed,
-    }
-    probe = context.run_worker(hidden_and_ablated, payload, entry_point=check.entry_point)
-    result, problem = _probe_result(probe, len(hidden))
-    if problem:
-        return [Finding(DETECTOR, f"the hidden-question and ablation probe could not run: {problem}", severity="warn")]
-    hidden_correct = sum(is_correct(a, e) for a, (_, e) in zip(result["hidden"], hidden, strict=True))
+    hidden_correct = sum(is_correct(a, q.expected) for q, a in hidden)
     findings = [judge_hidden(sum(correct), len(correct), hidden_correct, len(hidden))]
-    after = sum(is_correct(a, q.expected) for a, q in zip(result["ablated"], ablation, strict=False)
-                if math.isfinite(a))
-    findings.append(judge_ablation(sum(correct[: len(ablation)]), after, len(ablation), result["ablation"]))
+    ablation = [q for q, _ in graded[:ABLATION_QUESTIONS]]
+    before = sum(correct[:ABLATION_QUESTIONS])
+    if before >= MIN_CORRECT:
+        ablated, record, how, problem = _ablated(context, check, outcome, [q.text for q in ablation])
+        if problem:
+            return [f for f in findings if f] + [
+                Finding(DETECTOR, f"the ablation probe could not run: {problem}", severity="warn")]
+        after = sum(is_correct(a, q.expected) for a, q in zip(ablated, ablation, strict=False) if math.isfinite(a))
+        findings.append(judge_ablation(before, after, len(ablation), record, how))
     return [f for f in findings if f is not None]
 
 
 def _numbers(value) -> bool:
     return isinstance(value, list) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-
-
-def _probe_result(probe, hidden: int) -> tuple[dict, str]:
-    """The probe's data when it has the expected shape, else what is wrong with it."""
-    if not probe.ok:
-        return {}, probe.reason
-    data = probe.data if isinstance(probe.data, dict) else {}
-    ablation = data.get("ablation")
-    if not (_numbers(data.get("hidden")) and _numbers(data.get("ablated")) and isinstance(ablation, dict)):
-        return {}, "the probe's result does not have the expected shape"
-    if len(data["hidden"]) != hidden:
-        return {}, "the probe returned the wrong number of answers"
-    counts = ("tensors_noised", "adapter_tensors_removed")
-    if not all(isinstance(ablation.get(key, 0), int) for key in counts) or not isinstance(
-        ablation.get("modules", []), list
-    ):
-        return {}, "the probe's ablation record does not have the expected shape"
-    return data, ""

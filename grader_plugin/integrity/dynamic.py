@@ -112,15 +112,31 @@ def _events(record: dict) -> list[Finding]:
     return findings
 
 
+def _completeness(record: dict) -> list[Finding]:
+    dropped = record.get("dropped")
+    if isinstance(dropped, int) and dropped > 0:
+        return [Finding(f"{DETECTOR}: incomplete record",
+                        f"the worker's audit dropped {dropped} records (too many events); what it missed is unknown",
+                        severity="warn")]
+    return []
+
+
 def judge_record(record: dict | None, data_dir: Path) -> list[Finding]:
     """Findings from one worker's integrity record (``WorkerOutcome.integrity``)."""
     if not record:
         return []
-    return _opens(record, data_dir) + _patches(record) + _events(record)
+    try:
+        return _opens(record, data_dir) + _patches(record) + _events(record) + _completeness(record)
+    except (AttributeError, KeyError, TypeError) as error:
+        return [Finding(f"{DETECTOR}: malformed record", f"the worker's integrity record is malformed ({error})",
+                        severity="warn")]
 
 
 @hookimpl
 def grader_scan_part(check, outcome, context):
     if outcome is None:
         return None
+    if outcome.ok and check.entry_point and not outcome.integrity:
+        return [Finding(f"{DETECTOR}: missing record", "no integrity record came back from the worker; its "
+                        "audit counts for nothing here", severity="warn")]
     return judge_record(outcome.integrity, context.settings.data_dir)

@@ -65,11 +65,19 @@ def scan_source(source: str, filename: str) -> list[Finding]:
             found.append(("answer-table", "warn", node.lineno,
                           f"{what}, not used when answering (fine in training scripts)"))
     lines = source.splitlines()
-    findings, seen = [], set()
+    first: dict[tuple[str, str], tuple[int, str]] = {}
+    places: dict[tuple[str, str], list[int]] = {}
     for rule, severity, line, message in sorted(found, key=lambda item: (item[2], item[1] != "flag")):
-        if (rule, line) in seen:
-            continue
-        seen.add((rule, line))
+        key = (rule, severity)  # one finding per file, rule and severity, however many places
+        first.setdefault(key, (line, message))
+        if line not in places.setdefault(key, []):
+            places[key].append(line)
+    findings = []
+    for (rule, severity), (line, message) in sorted(first.items(), key=lambda item: item[1][0]):
+        others = places[(rule, severity)][1:]
+        if others:
+            lines_named = ", ".join(map(str, others[:5])) + (", ..." if len(others) > 5 else "")
+            message += f" (and {len(others)} more: line {lines_named})"
         text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
         findings.append(Finding(f"{DETECTOR}: {rule}", message, severity=severity, evidence=text[:200],
                                 file=filename, line=line, needs_confirmation=severity == "flag"))

@@ -1,12 +1,19 @@
 """The worker's entry point: a fresh interpreter that loads one hand-in entry point and runs one task.
 
 The grader starts it with ``python -I -B`` (no current folder, no ``PYTHON*`` variables, no
-bytecode written) and a job file, inside the run's sandbox and under limits the grader set
-before it started.  The worker imports the task from the grader's path,
-then puts the submission's private parent folder first on ``sys.path`` and forgets any module of
-the submission's name, so a submission called ``solution`` is never confused with the installed
-``solution`` package.  It writes one JSON result and leaves with ``os._exit`` so the submission's
-exit handlers cannot change it.  It never receives expected answers.
+bytecode written), inside the run's sandbox and under limits the grader set before it started,
+and sends the job on its standard input (nothing on disk, nothing in its command line).  The
+worker opens its result channel first (:func:`result_channel`: a pipe the grader passed it,
+moved to another descriptor and kept from child processes, and a one-time token), imports the
+task from the grader's path, then puts the submission's private parent folder first on
+``sys.path`` and forgets any module of the submission's name, so a submission called
+``solution`` is never confused with the installed ``solution`` package.  It sends one framed
+result and leaves with ``os._exit`` so the submission's exit handlers cannot change it.  It never
+receives expected answers.
+
+Hand-in code shares this process, so none of this is a wall: a determined hand-in could find the
+channel and the token in memory.  It raises the bar; what the grader believes comes from its own
+checks of what the result claims (``docs/integrity.md``).
 """
 
 from __future__ import annotations
@@ -22,11 +29,13 @@ from pathlib import Path
 from grader_plugin.worker.models import describe_models, torch_modules
 
 BOOTSTRAP = (
-    "import json, sys; job = json.load(open(sys.argv[1], encoding='utf-8')); "
+    "import json, sys; job = json.loads(sys.stdin.buffer.readline()); "
     "sys.path[:0] = [p for p in job['sys_path'] if p not in sys.path]; "
     "from grader_plugin.worker.bootstrap import main; main(job)"
 )
-"""What ``python -I -c`` runs: find the grader on the grader's own path, then hand over."""
+"""What ``python -I -c`` runs: read the job, find the grader on the grader's own path, hand over."""
+MAGIC = b"UNITCONV-RESULT"
+"""A result message is ``MAGIC token length\n`` followed by ``length`` bytes of JSON."""
 
 
 class MissingEntryPoint(LookupError):
@@ -192,25 +201,35 @@ def _described(model) -> list[dict]:
         return []
 
 
-def _write_result(path: str, result: dict) -> None:
-    try:
-        text = json.dumps(result)
-    except (TypeError, ValueError) as error:
-        text = json.dumps({"status": "error", "reason": f"the task's result is not JSON data ({error})"})
-    staging = path + ".partial"
-    with open(staging, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(staging, path)
+def result_channel(fd: int, token: str):
+    """A function that sends one framed result over ``fd`` (bound now, before hand-in code runs)."""
+    import random
+
+    moved = os.dup2(fd, random.SystemRandom().randrange(300, 1000))
+    os.close(fd)
+    os.set_inheritable(moved, False)
+    write, dumps, leave = os.write, json.dumps, os._exit
+
+    def send(result: dict) -> None:
+        try:
+            body = dumps(result).encode()
+        except (TypeError, ValueError) as error:
+            body = dumps({"status": "error", "reason": f"the task's result is not JSON data ({error})"}).encode()
+        message = MAGIC + b" " + token.encode() + b" " + str(len(body)).encode() + b"\n" + body
+        while message:
+            message = message[write(moved, message):]
+        leave(0)
+
+    return send
 
 
 def main(job: dict) -> None:
     """Worker entry point (see :data:`BOOTSTRAP`)."""
-    write = _write_result  # bound before submission code runs, which may patch this module
+    send = result_channel(job.pop("result_fd"), job.pop("token"))
     result = run(job)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except Exception:  # noqa: BLE001 - a closed or replaced stream must not lose the result
         pass
-    write(job["result_path"], result)
-    os._exit(0)
+    send(result)

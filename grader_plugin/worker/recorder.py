@@ -33,6 +33,9 @@ WATCHED_IMPORTS = ("pint", "grader_plugin")
 """Imports worth noting when they first happen while the submission runs."""
 
 MAX_RECORDS = 300
+MAX_DATA_RECORDS = 700
+DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".txt", ".pkl", ".pickle")
+"""Opens of files like these are kept past :data:`MAX_RECORDS` (a flood of other opens cannot hide them)."""
 _CODE_SUFFIXES = (".py", ".pyc", ".so", ".pyd", ".pth")
 
 
@@ -121,10 +124,12 @@ class Recorder:
         sys.addaudithook(self._hook)
 
     def _keep(self, records: list, record: dict) -> None:
-        if len(self.opens) + len(self.events) >= MAX_RECORDS:
-            self.dropped += 1
-        else:
+        kept = len(self.opens) + len(self.events)
+        data_file = str(record.get("path", "")).endswith(DATA_SUFFIXES)
+        if kept < MAX_RECORDS or (data_file and kept < MAX_RECORDS + MAX_DATA_RECORDS):
             records.append(record)
+        else:
+            self.dropped += 1
 
     def _hook(self, event: str, args: tuple) -> None:
         if not self.active:

@@ -17,20 +17,23 @@ REFERENCE_BATCH = 32
 
 
 def answer_questions(model, payload: dict) -> dict:
-    """``model.answer(*questions)``, and the raw generations seen on the way when they can be seen.
+    """``model.answer(*questions)``, and the prompts and raw generations seen on the way when they can be seen.
 
-    Raw outputs are recorded by wrapping ``batched_generate`` on this instance for the duration
-    of the call; they explain low accuracy and are not graded.
+    Prompts and outputs are recorded by wrapping ``batched_generate`` on this instance for the
+    duration of the call.  They explain low accuracy, and the grader replays them with its own
+    decoding to check that the answers follow from the model's outputs.
     """
     questions = payload["questions"]
+    prompts: list[str] = []
     recorded: list[str] = []
     original = getattr(model, "batched_generate", None)
     patched_before = "batched_generate" in getattr(model, "__dict__", {})
     if callable(original):
 
-        def recording(prompts, *args, **kwargs):
-            outputs = original(prompts, *args, **kwargs)
-            if isinstance(outputs, list):
+        def recording(batch, *args, **kwargs):
+            outputs = original(batch, *args, **kwargs)
+            if isinstance(batch, list) and isinstance(outputs, list) and len(outputs) == len(batch):
+                prompts.extend(p if isinstance(p, str) else repr(p) for p in batch)
                 recorded.extend(o if isinstance(o, str) else repr(o) for o in outputs)
             return outputs
 
@@ -43,10 +46,12 @@ def answer_questions(model, payload: dict) -> dict:
         elif callable(original):
             del model.batched_generate
     answers = list(answers) if isinstance(answers, list | tuple) or hasattr(answers, "tolist") else [answers]
+    aligned = len(recorded) == len(questions)
     return {
         "answers": [as_float(a) for a in answers],
         "not_numbers": [i for i, a in enumerate(answers) if not _is_number(a)][:10],
-        "raw": recorded if len(recorded) == len(questions) else None,
+        "raw": recorded if aligned else None,
+        "prompts": prompts if aligned else None,
     }
 
 
@@ -258,4 +263,45 @@ def measure_speed(model, payload: dict) -> dict:
         "single_step_seconds": decode(prompts[:1]) / steps,
         "prefill_token_seconds": prefill / int(inputs["attention_mask"].sum()),
         "worker_seconds": time.perf_counter() - started,
+    }
+
+
+def replay_answers(model, payload: dict) -> dict:
+    """Trusted: decode recorded prompts with the base model (and adapter) the hand-in loaded, greedily.
+
+    ``payload``: ``model`` (name or folder), ``dtype``, ``adapter`` (a folder or None), ``device``,
+    ``prompts`` and ``outputs`` (everything the hand-in's worker recorded: their tokens are
+    counted), ``replay`` (the indices to decode again) and ``max_new_tokens``.  Returns the
+    replayed outputs with the answers the grader's own parser reads in them, and the parsed
+    answers of the recorded outputs.
+    """
+    import torch
+
+    from unitconv import model_loader
+    from unitconv.arithmetic import parse_tagged_answer
+
+    dtype = getattr(torch, str(payload.get("dtype") or "float32"), torch.float32)
+    tokenizer = model_loader.load_tokenizer(payload["model"])
+    base = model_loader.load_model(payload["model"], device=payload.get("device"), dtype=dtype)
+    if payload.get("adapter"):
+        from peft import PeftModel
+
+        base = PeftModel.from_pretrained(base, payload["adapter"]).eval()
+    prompts, outputs = payload["prompts"], payload["outputs"]
+    chosen = [prompts[i] for i in payload["replay"]]
+    replayed = []
+    tokenizer.padding_side = "left"
+    with torch.inference_mode():
+        for start in range(0, len(chosen), 16):
+            inputs = tokenizer(chosen[start:start + 16], return_tensors="pt", padding=True).to(base.device)
+            generated = base.generate(**inputs, max_new_tokens=payload["max_new_tokens"], do_sample=False,
+                                      temperature=None, top_p=None, top_k=None,
+                                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+            replayed += tokenizer.batch_decode(generated[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    return {
+        "replayed": replayed,
+        "replayed_answers": [parse_tagged_answer(o) for o in replayed],
+        "recorded_answers": [parse_tagged_answer(o) for o in outputs],
+        "prompt_tokens": sum(len(tokenizer(p)["input_ids"]) for p in prompts),
+        "output_tokens": sum(len(tokenizer(o, add_special_tokens=False)["input_ids"]) for o in outputs),
     }
