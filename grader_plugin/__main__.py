@@ -1,7 +1,8 @@
 """Command line: ``python -m grader_plugin grade PATH [pytest options]`` and ``... bundle FOLDER NAME``.
 
 ``grade`` runs exactly what ``pytest --grade PATH`` runs (further arguments go to pytest, e.g.
-``--grade-json results.json -k cot``).  ``bundle`` writes the hand-in zip.
+``--grade-json results.json -k cot``).  ``bundle`` writes the hand-in zip, its package named
+``homework`` as the course's is (``--keep-name`` keeps the folder's name).
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 USAGE = """python -m grader_plugin grade PATH [pytest and --grade-* options]
-       python -m grader_plugin bundle FOLDER NAME"""
+       python -m grader_plugin bundle FOLDER NAME [--keep-name]"""
 
 
 def grade(path: str, pytest_args: list[str]) -> int:
@@ -25,18 +27,19 @@ def grade(path: str, pytest_args: list[str]) -> int:
     return int(pytest.main(args))
 
 
-def bundle(folder: str, name: str) -> int:
-    """Write NAME.zip from FOLDER; print why and return 1 when refused."""
-    from grader_plugin.bundle import BundleError, make_bundle
+def bundle(folder: str, name: str, keep_name: bool = False) -> int:
+    """Write NAME.zip from FOLDER (package renamed ``homework`` unless ``keep_name``); 1 when refused."""
+    from grader_plugin.bundle import COURSE_PACKAGE, BundleError, make_bundle
 
+    package = Path(folder).resolve().name if keep_name else COURSE_PACKAGE
     try:
-        target, warnings = make_bundle(folder, name)
+        target, warnings = make_bundle(folder, name, package=package)
     except BundleError as error:
         print(f"bundle refused: {error}", file=sys.stderr)
         return 1
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB)")
+    print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB), package folder {package}/")
     return 0
 
 
@@ -52,12 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     bundle_parser = commands.add_parser("bundle", help="zip a submission folder for hand-in")
     bundle_parser.add_argument("folder")
     bundle_parser.add_argument("name")
+    bundle_parser.add_argument(
+        "--keep-name", action="store_true", help="keep FOLDER's name as the package name (default: homework)"
+    )
     args, rest = parser.parse_known_args(argv)
     if args.command == "grade":
         return grade(args.path, rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    return bundle(args.folder, args.name)
+    return bundle(args.folder, args.name, args.keep_name)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """Making the hand-in zip: the package folder without caches, checkpoints, trainer state or logs.
 
-``python -m grader_plugin bundle FOLDER NAME`` writes ``NAME.zip`` with ``FOLDER``'s name as its
-only top-level folder, the shape the course and :mod:`grader_plugin.submission` expect.  Above
-the course's 50 MB it refuses and lists the largest files, which are almost always old trainer
+``python -m grader_plugin bundle FOLDER NAME`` writes ``NAME.zip`` with one top-level folder, the
+shape the course and :mod:`grader_plugin.submission` expect, named ``homework`` (the course's
+package name; ``--keep-name`` keeps ``FOLDER``'s own name).  The zip is a drop-in hand-in: the
+course's grader imports it without this project installed, so the core modules the package
+imports travel inside it with relative imports (:mod:`grader_plugin.vendoring`).  Above the
+course's 50 MB it refuses and lists the largest files, which are almost always old trainer
 checkpoints.
 """
 
@@ -14,7 +17,11 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from grader_plugin.vendoring import VendoringError, check_renamable, parse_sources, vendored_files
 from unitconv.course import ADAPTER_WEIGHT_FILES, MAX_ADAPTER_BYTES, MAX_BUNDLE_BYTES
+
+COURSE_PACKAGE = "homework"
+"""The course's package name, which the command line gives the bundle's top-level folder."""
 
 CACHE_FOLDERS = ("__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".ipynb_checkpoints")
 """Tool caches: never bundled, never copied into the grader's copy of a hand-in."""
@@ -70,10 +77,45 @@ def large_adapters(files: list[Path], limit: int = MAX_ADAPTER_BYTES) -> list[tu
     return [(p, p.stat().st_size) for p in files if p.name in ADAPTER_WEIGHT_FILES and p.stat().st_size > limit]
 
 
-def _write_zip(folder: Path, files: list[Path], target: Path) -> None:
+Entry = tuple[str, Path | str]
+"""A zip member: its name and either the file to copy or the text to write."""
+
+
+def _write_zip(entries: list[Entry], target: Path) -> None:
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in files:
-            archive.write(path, (Path(folder.name) / path.relative_to(folder)).as_posix())
+        for member, content in entries:
+            if isinstance(content, Path):
+                archive.write(content, member)
+            else:
+                archive.writestr(member, content)
+
+
+def _plain_entries(folder: Path, files: list[Path]) -> list[Entry]:
+    return [((Path(folder.name) / path.relative_to(folder)).as_posix(), path) for path in files]
+
+
+def bundle_entries(folder: Path, files: list[Path], package: str | None = None) -> tuple[list[Entry], list[str]]:
+    """The zip members for ``files`` of ``folder`` under the top-level name ``package``, and warnings.
+
+    Refuses a rename the package's own imports would break, and carries the core modules the
+    package imports (see :mod:`grader_plugin.vendoring`).
+    """
+    name = package or folder.name
+    if not name.isidentifier():
+        raise BundleError(f"{name!r}: not a valid package name; give a Python identifier such as {COURSE_PACKAGE}")
+    sources, warnings = parse_sources(folder, files)
+    try:
+        if name != folder.name:
+            check_renamable(sources, folder.name, name)
+        changed, carried = vendored_files(sources, folder, {path.relative_to(folder) for path in files})
+    except VendoringError as error:
+        raise BundleError(str(error)) from None
+    entries: list[Entry] = []
+    for path in files:
+        relative = path.relative_to(folder)
+        entries.append(((Path(name) / relative).as_posix(), changed.get(relative, path)))
+    entries.extend(((Path(name) / relative).as_posix(), text) for relative, text in sorted(carried.items()))
+    return entries, warnings
 
 
 def bundle_size(folder: Path) -> int:
@@ -81,7 +123,7 @@ def bundle_size(folder: Path) -> int:
     folder = Path(folder).resolve()
     with tempfile.TemporaryDirectory(prefix="unitconv-bundle-") as scratch:
         target = Path(scratch) / "bundle.zip"
-        _write_zip(folder, bundle_files(folder), target)
+        _write_zip(_plain_entries(folder, bundle_files(folder)), target)
         return target.stat().st_size
 
 
@@ -91,11 +133,13 @@ def megabytes(size: int) -> str:
 
 
 def make_bundle(
-    folder: Path | str, name: str | Path, max_bytes: int = MAX_BUNDLE_BYTES
+    folder: Path | str, name: str | Path, max_bytes: int = MAX_BUNDLE_BYTES, package: str | None = None
 ) -> tuple[Path, list[str]]:
-    """Write ``NAME.zip`` from ``folder``; return its path and warnings (large adapters).
+    """Write ``NAME.zip`` from ``folder``; return its path and warnings (large adapters, unreadable files).
 
-    Raises :class:`BundleError` when the zip would pass ``max_bytes``, listing the largest files.
+    The top-level folder is named ``package`` (default: the folder's own name).  Raises
+    :class:`BundleError` when the zip would pass ``max_bytes``, listing the largest files, or when
+    the package cannot be renamed or made self-contained, naming the line.
     """
     folder = Path(folder).resolve()
     if not (folder / "__init__.py").is_file():
@@ -104,9 +148,10 @@ def make_bundle(
     if target.suffix != ".zip":
         target = target.with_name(target.name + ".zip")
     files = bundle_files(folder)
+    entries, warnings = bundle_entries(folder, files, package)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.partial")
-    _write_zip(folder, files, staging)
+    _write_zip(entries, staging)
     size = staging.stat().st_size
     if size > max_bytes:
         staging.unlink()
@@ -117,7 +162,7 @@ def make_bundle(
             f"largest files: {listing}"
         )
     os.replace(staging, target)
-    warnings = [
+    warnings += [
         f"{p.relative_to(folder)} is {megabytes(s)}, above the {megabytes(MAX_ADAPTER_BYTES)} an adapter should "
         f"stay under (lower the LoRA rank)"
         for p, s in large_adapters(files)

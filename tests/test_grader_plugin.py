@@ -269,7 +269,7 @@ def test_command_line_module_grades_a_zip_it_bundled(tmp_path):
         cwd=tmp_path,
     )
     assert graded.returncode == 1
-    assert "sft" in graded.stdout and "called sys.exit(2) (exits/__init__.py:12)" in graded.stdout
+    assert "sft" in graded.stdout and "called sys.exit(2) (homework/__init__.py:12)" in graded.stdout
     assert json.loads(out.read_text())["tests"][0]["status"] == "failed"
 
 

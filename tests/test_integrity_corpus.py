@@ -149,3 +149,41 @@ def test_integrity_section_lists_each_finding_with_its_evidence(graded):
     assert "FLAG cot: behaviour: hidden questions:" in text
     assert "[lookup_patch/__init__.py:32]" in text
     assert "evidence: public 8/8, hidden 0/30; one-sided Fisher exact test p = " in text
+
+
+def test_a_forged_result_sent_through_the_workers_own_channel_still_scores_zero(graded):
+    results, _ = graded(CHEATERS / "forges_result", ("cot",))
+    cot = results["cot"]
+    assert cot.points == 0 and cot.reason.startswith("integrity: ") and "\n" not in cot.reason
+    assert "behaviour: hidden questions" in flags(cot)  # it cannot know the answers of questions it never saw
+
+
+def test_a_converter_that_behaves_when_it_notices_ablation_is_caught_by_served_ablation(graded):
+    results, _ = graded(CHEATERS / "notices_ablation", ("cot",))
+    found = flags(results["cot"])
+    assert results["cot"].points == 0 and results["cot"].value >= 0.5
+    [ablation] = found["behaviour: weight ablation"]
+    assert "served ablation" in ablation.evidence  # disturbed before load: the checksum saw nothing change
+    assert not any(d.startswith("static scan") for d in found)  # no data, no blob, no unit library
+
+
+def test_forced_outputs_are_caught_by_the_trusted_replay(graded):
+    results, _ = graded(CHEATERS / "forces_output", ("cot",))
+    found = flags(results["cot"])
+    assert results["cot"].points == 0
+    [replayed] = found["replay: outputs not the model's"]
+    assert "replayed" in replayed.evidence and "expected" in replayed.evidence
+
+
+def test_a_flooded_and_switched_off_recorder_does_not_hide_a_lookup(graded):
+    results, _ = graded(CHEATERS / "blinds_recorder", ("cot",))
+    cot = results["cot"]
+    assert cot.points == 0 and "behaviour: hidden questions" in flags(cot)
+    assert any(f.detector == "dynamic audit: incomplete record" for f in cot.findings)
+
+
+def test_a_dormant_lookup_module_is_warned_not_flagged(graded):
+    results, report = graded(HONEST / "dormant_lookup", ("cot",))
+    assert results["cot"].ok, results["cot"].reason
+    assert [f for f in report.findings if f.severity == "flag"] == []
+    assert any(f.message.endswith("(present, not active in this run)") for f in report.findings)

