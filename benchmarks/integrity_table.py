@@ -2,7 +2,8 @@
 false positives over the honest submissions, and the grading time the detectors add.
 
 Each fixture is graded twice on the tiny test model (same parts, same questions): with every
-built-in plugin, and with the three integrity plugins unregistered.
+built-in plugin, and with the four integrity plugins unregistered.  Without the sandbox: it would
+stop the cheats that read the data folder, and the detectors must catch them where there is none.
 
 Usage: OMP_NUM_THREADS=1 python benchmarks/integrity_table.py [--questions 8]
 """
@@ -21,7 +22,7 @@ from unitconv.tiny_model import build_tiny_model
 
 ROOT = Path(__file__).resolve().parent.parent
 INTEGRITY = ("grader_plugin.integrity.static_scan", "grader_plugin.integrity.dynamic",
-             "grader_plugin.integrity.behaviour")
+             "grader_plugin.integrity.behaviour", "grader_plugin.integrity.replay")
 CASES = (
     ("lookup patch on answer()", "cheaters/lookup_patch", ("cot",), True),
     ("subclass with import-time table", "cheaters/table_subclass", ("sft",), True),
@@ -29,8 +30,13 @@ CASES = (
     ("model.generate emits looked-up answer", "cheaters/generate_patch", ("cot",), True),
     ("parses and converts itself (pint)", "cheaters/computes_itself", ("sft",), True),
     ("tampers with grader modules", "cheaters/tamper", ("cot",), True),
+    ("forges its result through the worker's channel", "cheaters/forges_result", ("cot",), True),
+    ("own converter, behaves when ablation is noticed", "cheaters/notices_ablation", ("cot",), True),
+    ("forces the model's output (generation constraint)", "cheaters/forces_output", ("cot",), True),
+    ("floods and switches off the recorder, then looks up", "cheaters/blinds_recorder", ("cot",), True),
     ("honest: few-shot from train.json", "honest/few_shot", ("cot",), False),
     ("honest: program-aided answers", "honest/program_aided", ("cot",), False),
+    ("honest: dormant lookup module, never called", "honest/dormant_lookup", ("cot",), False),
     ("honest: reference solution (CoT)", "../solution", ("cot",), False),
 )
 
@@ -40,7 +46,7 @@ def grade(folder: Path, parts, questions: int, base_model: str, integrity: bool)
     if not integrity:
         for name in INTEGRITY:
             pm.unregister(name=name)
-    settings = GradeSettings(path=folder, parts=parts, questions=questions, base_model=base_model)
+    settings = GradeSettings(path=folder, parts=parts, questions=questions, base_model=base_model, sandbox="off")
     started = time.perf_counter()
     session = GradingSession(settings, pm)
     session.open()

@@ -28,6 +28,7 @@ from pathlib import Path
 from grader_plugin import sandbox as sandboxes
 from grader_plugin.results import WorkerOutcome
 from grader_plugin.worker.bootstrap import BOOTSTRAP, MAGIC
+from grader_plugin.worker.progress import PHASES, RECORD
 
 KEEP_BYTES = 4000
 MAX_RESULT_BYTES = 64_000_000
@@ -72,6 +73,28 @@ def _kill(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+class _ProgressReader(threading.Thread):
+    """Reads the worker's progress records (three integers each) and passes them on as they come."""
+
+    def __init__(self, fd: int, callback):
+        super().__init__(daemon=True)
+        self.fd, self.callback = fd, callback
+
+    def run(self) -> None:
+        size, pending = RECORD.size, b""
+        with os.fdopen(self.fd, "rb", buffering=0) as stream:
+            while chunk := stream.read(4096):
+                pending += chunk
+                while len(pending) >= size:
+                    phase, done, total = RECORD.unpack(pending[:size])
+                    pending = pending[size:]
+                    if self.callback is not None:
+                        try:
+                            self.callback(PHASES.get(phase, "working"), max(done, 0), max(total, 0))
+                        except Exception:  # noqa: BLE001 - a display problem must not stop grading
+                            pass
 
 
 class _ResultReader(threading.Thread):
@@ -145,28 +168,31 @@ def run_task(
     hidden: tuple[Path, ...] = (),
     own_uid: bool = True,
     writable: tuple[Path, ...] = (),
+    progress=None,
 ) -> WorkerOutcome:
     """Run ``task(model, payload)`` in a worker; ``model`` comes from the first existing candidate.
 
     ``sandbox`` is how workers run (none by default); ``readable`` and ``hidden`` are the folders
     a sandboxed worker must read and must not see (besides Python and its own scratch folder);
     ``own_uid``: a grader running as root gives the worker a uid of its own (False when a folder it
-    must read is readable by its owner only); ``writable``: folders a trusted worker may write.
+    must read is readable by its owner only); ``writable``: folders a trusted worker may write;
+    ``progress(phase, done, total)`` is called with the worker's progress records as they come.
     """
     sandbox = sandbox or sandboxes.Sandbox("none", "no sandbox asked for")
     scratch = Path(tempfile.mkdtemp(prefix="unitconv-worker-"))
     try:
         uid = sandboxes.new_uid() if sandbox.kind == "bubblewrap" and own_uid and os.geteuid() == 0 else None
         return _run(task, payload, package, parent, candidates, timeout, memory_mb, output_bytes, env or {},
-                    sandbox, readable, hidden, scratch, uid, writable)
+                    sandbox, readable, hidden, scratch, uid, writable, progress)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _run(task, payload, package, parent, candidates, timeout, memory_mb, output_bytes, env, sandbox,
-         readable, hidden, scratch: Path, uid: int | None, writable=()) -> WorkerOutcome:
+         readable, hidden, scratch: Path, uid: int | None, writable=(), progress=None) -> WorkerOutcome:
     sys_path = [p for p in sys.path if p and Path(p).resolve() != Path.cwd().resolve()]
     read_fd, write_fd = os.pipe()
+    progress_read, progress_write = os.pipe()
     token = secrets.token_hex(16)
     job = {
         "task": task,
@@ -175,6 +201,7 @@ def _run(task, payload, package, parent, candidates, timeout, memory_mb, output_
         "parent": str(parent) if parent else None,
         "candidates": candidates or [],
         "result_fd": write_fd,
+        "progress_fd": progress_write,
         "token": token,
         "sys_path": sys_path,
     }
@@ -201,13 +228,16 @@ def _run(task, payload, package, parent, candidates, timeout, memory_mb, output_
             cwd=scratch,
             env=environment,
             start_new_session=True,
-            pass_fds=(write_fd,),
+            pass_fds=(write_fd, progress_write),
             preexec_fn=sandboxes.hard_limits(memory_mb),
         )
     finally:
         os.close(write_fd)
+        os.close(progress_write)
     results = _ResultReader(read_fd)
     results.start()
+    progress_reader = _ProgressReader(progress_read, progress)
+    progress_reader.start()
     reader = _OutputReader(process, output_bytes)
     reader.start()
     try:
@@ -225,6 +255,7 @@ def _run(task, payload, package, parent, candidates, timeout, memory_mb, output_
     _kill(process)  # anything the worker left running in its session
     reader.join(timeout=5)
     results.join(timeout=5)
+    progress_reader.join(timeout=5)
     seconds = time.perf_counter() - started
     output = reader.text()
     if reader.flooded:

@@ -131,3 +131,23 @@ def test_every_graded_part_has_a_one_line_reason(graded):
     for key, (results, _, _) in list(_graded.items()):
         for result in results.values():
             assert result.reason and "\n" not in result.reason, (key, result.name)
+
+
+def test_a_larger_token_budget_keeps_full_generation_marks(graded):
+    results, _, _ = graded("long_budget", ("generate", "batched_generate"))
+    assert (results["generate"].points, results["batched_generate"].points) == (10, 15)
+
+
+def test_right_padding_without_a_mask_costs_batched_points_but_not_single_prompt_ones(graded):
+    results, _, _ = graded("right_padded", ("generate", "batched_generate"))
+    batched = results["batched_generate"]
+    assert results["generate"].points == 10  # one prompt: nothing to pad
+    assert 0 < batched.points < 15 and batched.reason.startswith("loss ") and "above full marks" in batched.reason
+
+
+def test_empty_outputs_score_nothing_and_the_bounds_are_stated(graded):
+    results, _, _ = graded("empty_outputs", ("generate", "batched_generate"))
+    for part in ("generate", "batched_generate"):
+        assert results[part].points == 0
+        assert results[part].bounds.startswith("loss ") and any("calibrated on" in d for d in results[part].details)
+        assert any("outputs are empty or repeat the prompt" in d for d in results[part].details)

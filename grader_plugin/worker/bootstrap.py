@@ -26,6 +26,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from grader_plugin.worker import progress
 from grader_plugin.worker.models import describe_models, torch_modules
 
 BOOTSTRAP = (
@@ -161,6 +162,7 @@ def _run(job: dict, recorder) -> dict:
         models = []
         if job.get("candidates"):
             factory, used = _resolve(job["candidates"], package)
+            progress.report(progress.LOADING)
             model = factory()
             recorder.loaded(model)
             models = _described(model)
@@ -226,6 +228,7 @@ def result_channel(fd: int, token: str):
 def main(job: dict) -> None:
     """Worker entry point (see :data:`BOOTSTRAP`)."""
     send = result_channel(job.pop("result_fd"), job.pop("token"))
+    progress.open_channel(job.pop("progress_fd", None))
     result = run(job)
     try:
         sys.stdout.flush()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+from grader_plugin.worker import progress
 from grader_plugin.worker.values import as_float, jsonable, type_name
 
 REFERENCE_BATCH = 32
@@ -35,6 +36,7 @@ def answer_questions(model, payload: dict) -> dict:
             if isinstance(batch, list) and isinstance(outputs, list) and len(outputs) == len(batch):
                 prompts.extend(p if isinstance(p, str) else repr(p) for p in batch)
                 recorded.extend(o if isinstance(o, str) else repr(o) for o in outputs)
+                progress.report(progress.ANSWERING, len(recorded), len(questions))
             return outputs
 
         model.batched_generate = recording
@@ -71,7 +73,10 @@ def _padding_side(model) -> str | None:
 
 def generate_each(model, payload: dict) -> dict:
     """``model.generate(prompt)`` for each prompt, one at a time (what the course's generate part calls)."""
-    outputs = [model.generate(p) for p in payload["prompts"]]
+    outputs = []
+    for prompt in payload["prompts"]:
+        outputs.append(model.generate(prompt))
+        progress.report(progress.GENERATING, len(outputs), len(payload["prompts"]))
     return {"outputs": [jsonable(o) for o in outputs], "types": sorted({type_name(o) for o in outputs}),
             "padding_side": _padding_side(model)}
 
@@ -92,7 +97,9 @@ def batched_generate_calls(model, payload: dict) -> dict:
     reported with their own error, so a failure there never hides the graded greedy outputs.
     """
     prompts = payload["prompts"]
+    progress.report(progress.GENERATING, 0, len(prompts))
     greedy = model.batched_generate(prompts)
+    progress.report(progress.GENERATING, len(prompts), len(prompts))
     result = {"greedy": jsonable(greedy), "greedy_type": type_name(greedy), "padding_side": _padding_side(model)}
     sample_prompts, temperature = payload["sample_prompts"], payload["temperature"]
     result["sampled"] = _call(model.batched_generate, sample_prompts,
