@@ -181,7 +181,8 @@ class GradeContext:
 
     def run_worker(self, task: Task, payload: dict, *, entry_point: str | None = None,
                    timeout: float | None = None, serve: dict[str, Path] | None = None,
-                   hand_in: Path | None = None, writable: tuple[Path, ...] = ()) -> WorkerOutcome:
+                   hand_in: Path | None = None, writable: tuple[Path, ...] = (),
+                   label: str | None = None) -> WorkerOutcome:
         """Run ``task(model, payload)`` in a new worker under the run's limits; what came back.
 
         With ``entry_point`` (``"base"``, ``"cot"``, ...) the worker imports the hand-in and
@@ -190,13 +191,14 @@ class GradeContext:
         defaults to the part's time limit (``--grade-timeout``, or one scaled to this machine).
         For probes: ``serve`` gives this worker other folders for some models (by hub id or the
         run's base model), ``hand_in`` another copy of the hand-in's parent folder to import, and
-        ``writable`` folders (from :meth:`work_folder`) a trusted worker may write.
+        ``writable`` folders (from :meth:`work_folder`) a trusted worker may write.  ``label``
+        is what the progress line shows while the worker runs (default: the worker's own phases).
         """
         if entry_point is not None and entry_point not in ENTRY_POINTS:
             raise ValueError(f"run_worker: entry_point must be one of {ENTRY_POINTS} or None, got {entry_point!r}")
         return self._worker(task_name(task, "run_worker"), payload, entry_point,
                             timeout or self.time_limit or self.settings.timeout or self.check.timeout_s,
-                            serve=serve, hand_in=hand_in, writable=writable)
+                            serve=serve, hand_in=hand_in, writable=writable, label=label)
 
     def work_folder(self, name: str) -> Path:
         """A new folder in the run's private work folder (for what a trusted worker writes)."""

@@ -25,6 +25,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "grader_plugin.integrity.dynamic",
     "grader_plugin.integrity.behaviour",
     "grader_plugin.integrity.replay",
+    "grader_plugin.builtin.advice",
     "grader_plugin.builtin.terminal_report",
     "grader_plugin.builtin.json_report",
 )

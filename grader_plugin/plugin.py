@@ -141,6 +141,11 @@ def pytest_collection(session: pytest.Session):
     state = _state(session.config)
     if state is None:
         return None
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        from grader_plugin.progress import ProgressDisplay
+
+        state.session.display = ProgressDisplay.for_terminal(reporter, session.config.get_verbosity())
     state.session.open()
     path = Path(state.settings.path).resolve()
     collector = SubmissionCollector.from_parent(session, name=path.name, path=path, nodeid=path.name)
@@ -154,6 +159,13 @@ def pytest_collection(session: pytest.Session):
     session.testscollected = len(items)
     ihook.pytest_collection_finish(session=session)
     return True
+
+
+def pytest_report_teststatus(report, config):
+    """No dot per part without ``-v``: each part has its own progress line (``-v`` keeps PASSED/FAILED)."""
+    if _state(config) is None or report.when != "call" or config.get_verbosity() > 0:
+        return None
+    return report.outcome, "", report.outcome.upper()
 
 
 def _write_reports(config: pytest.Config, write_line) -> None:

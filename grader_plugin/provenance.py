@@ -38,6 +38,20 @@ def plugin_names(pm) -> list[str]:
     return names
 
 
+def data_lines(settings) -> list[str]:
+    """What the run grades on, and where a course checkout's own questions are when they differ."""
+    from unitconv.paths import data_dir
+
+    whose = "this project's own" if Path(settings.data_dir).resolve() == data_dir().resolve() else "the given"
+    lines = [f"questions: {whose} validation split ({Path(settings.data_dir) / 'valid.json'}; "
+             f"--grade-data DIR grades on an official copy)"]
+    beside = Path(settings.path).resolve().parent / "data" / "valid.json"
+    if beside.is_file() and beside.parent.resolve() != Path(settings.data_dir).resolve():
+        lines.append(f"the course's questions are beside this hand-in ({beside}); this run does not use them: "
+                     f"grade on them with --grade-data {beside.parent}")
+    return lines
+
+
 def provenance(pm, settings, served=(), sandbox=None) -> dict[str, object]:
     """The facts of the run that decide its grades, as JSON data (``served``: the hub ids workers can load)."""
     return {
@@ -50,6 +64,7 @@ def provenance(pm, settings, served=(), sandbox=None) -> dict[str, object]:
         "data": str(settings.data_dir),
         "models_served": [model.describe() for model in served],
         "sandbox": sandbox.describe() if sandbox is not None else "sandbox: not chosen",
+        "questions": data_lines(settings),
     }
 
 
@@ -62,4 +77,5 @@ def header_lines(facts: dict[str, object]) -> list[str]:
         f"device {facts['device']}; data {facts['data']}",
         *(f"hub model {line}" for line in facts.get("models_served", [])),
         facts.get("sandbox", ""),
+        *facts.get("questions", []),
     ]

@@ -20,6 +20,7 @@ from pathlib import Path
 from grader_plugin import sandbox as sandboxes
 from grader_plugin.checks import Bounds, Check, GradeContext, Profile
 from grader_plugin.graded_questions import AskedQuestion, GradedQuestion, public_questions
+from grader_plugin.progress import ProgressDisplay
 from grader_plugin.provenance import provenance
 from grader_plugin.results import Finding, GradeReport, PartResult, WorkerOutcome
 from grader_plugin.settings import GradeSettings
@@ -81,8 +82,10 @@ class GradingSession:
         self.submission: Submission | None = None
         self.cache: dict = {}
         self._workdir = Path(tempfile.mkdtemp(prefix="unitconv-grade-"))
+        self.display = ProgressDisplay(lambda line: None)
         try:
             self.workers = RunWorkers(settings, self._candidates, self._workdir)
+            self.workers.progress = lambda part, phase, done=0, total=0: self.display.phase(part, phase, done, total)
         except sandboxes.SandboxUnavailable as error:
             shutil.rmtree(self._workdir, ignore_errors=True)
             raise GradingSetupError(str(error)) from None
@@ -245,6 +248,7 @@ class GradingSession:
         if outcome is not None:
             result.output = outcome.output
         self.results[check.name] = result
+        self.display.finish(check.name, result)
         return result
 
     def _each(self, hook: str, errors_only: bool = False, **kwargs) -> list:

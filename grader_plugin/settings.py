@@ -95,6 +95,8 @@ class Option:
     help: str
     metavar: str = "VALUE"
     repeatable: bool = False
+    common: bool = False
+    """Shown first in ``python -m grader_plugin grade --help``."""
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -130,6 +132,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "device for the workers: cpu, cuda, mps (default: the best available)",
         "DEVICE",
+        common=True,
     ),
     Option(
         "parts",
@@ -140,6 +143,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "comma-separated parts to grade (default: all registered parts)",
         "PARTS",
+        common=True,
     ),
     Option(
         "questions",
@@ -150,6 +154,7 @@ OPTIONS: tuple[Option, ...] = (
         100,
         "questions per accuracy part (the course grades 100; the generation parts use at most 32)",
         "N",
+        common=True,
     ),
     Option(
         "json_path",
@@ -160,6 +165,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "write a Gradescope-compatible results.json to this path",
         "FILE",
+        common=True,
     ),
     Option(
         "verbosity",
@@ -232,6 +238,7 @@ OPTIONS: tuple[Option, ...] = (
         "folder holding the grader's valid.json, never inside the submission "
         "(default: the project's data folder, see unitconv.paths.data_dir)",
         "DIR",
+        common=True,
     ),
 )
 

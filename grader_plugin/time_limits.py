@@ -95,7 +95,7 @@ def measured_speed(context) -> dict | None:
         prompts = [q.text for q in context.public_questions(SPEED_PROMPTS)]
         payload = {"model": model, "device": context.settings.device, "prompts": prompts,
                    "steps": SPEED_STEPS, "prefill_tokens": SPEED_PREFILL_TOKENS}
-        outcome = context.run_worker(measure_speed, payload, timeout=SPEED_TIMEOUT_S)
+        outcome = context.run_worker(measure_speed, payload, timeout=SPEED_TIMEOUT_S, label="measuring this machine")
         speed = {**outcome.data, "measured_at": time.time(), "model": model} if outcome.ok else None
         if speed is not None:
             stored.parent.mkdir(parents=True, exist_ok=True)

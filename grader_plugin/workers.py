@@ -40,6 +40,8 @@ class RunWorkers:
         self.changes: dict[str, list[str]] = {}
         """Files of the hand-in that workers changed, by the part that was being graded."""
         self.grading: str | None = None
+        self.progress = lambda part, phase, done=0, total=0: None
+        """``progress(part, phase, done, total)``: where workers' progress goes (the session's display)."""
         self._hub_cache = model_map.build_hub_cache(workdir / "hub", self.served)
         self._own_uid = all(sandboxes.readable_by_others(m.folder) for m in self.served)
         self._pristine: dict[str, tuple[int, int]] = {}
@@ -108,7 +110,7 @@ class RunWorkers:
 
     def run(self, task: str, payload: dict, entry_point: str | None, timeout: float, *,
             serve: dict[str, Path] | None = None, hand_in: Path | None = None,
-            writable: tuple[Path, ...] = ()) -> WorkerOutcome:
+            writable: tuple[Path, ...] = (), label: str | None = None) -> WorkerOutcome:
         """The one place a worker is started (behind :meth:`GradeContext.run_worker`).
 
         ``serve`` replaces the folders of some models for this worker (by hub id, or the run's
@@ -122,6 +124,8 @@ class RunWorkers:
             env.update(served_env)
             readable += [hub, *(Path(f) for f in serve.values())]
         parent = hand_in or (self.submission.parent if with_submission else None)
+        part = self.grading or ""
+        self.progress(part, label or "starting the worker")
         outcome = run_task(
             task,
             payload,
@@ -137,6 +141,7 @@ class RunWorkers:
             hidden=self._hidden(),
             own_uid=self._own_uid,
             writable=writable,
+            progress=lambda phase, done, total: self.progress(part, label or phase, done, total),
         )
         if with_submission and hand_in is None:
             self._restore_if_changed()

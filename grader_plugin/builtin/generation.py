@@ -105,7 +105,7 @@ def _likelihood(context, model: str, prompts: list[str], outputs: list[str], pad
         "max_new_tokens": REFERENCE_MAX_NEW_TOKENS,
     }
     timeout = max(context.settings.timeout or 0, LIKELIHOOD_TIMEOUT_S)
-    measured = context.run_worker(generation_likelihood, payload, timeout=timeout)
+    measured = context.run_worker(generation_likelihood, payload, timeout=timeout, label="scoring the outputs")
     if measured.ok and anchors is None:
         losses = measured.data["losses"]
         anchors = {"reference": losses["reference"], "empty": losses["empty"],

@@ -131,14 +131,15 @@ def _served_ablation(context, check, name: str, questions: list[str]):
         shutil.copytree(context.submission.parent, hand_in, dirs_exist_ok=True)
         payload = {"model": str(context.model_folder(name)), "target": str(target), "adapters_under": str(hand_in),
                    "noise": NOISE, "seed": random.SystemRandom().randrange(2**32)}
-        made = context.run_worker(disturbed_copy, payload, writable=(target, hand_in), timeout=DISTURB_TIMEOUT_S)
+        made = context.run_worker(disturbed_copy, payload, writable=(target, hand_in), timeout=DISTURB_TIMEOUT_S,
+                                  label="integrity probe: disturbing the weights")
         make_readable(target), make_readable(hand_in)
         context.cache[key] = (target, hand_in, made)
     target, hand_in, made = context.cache[key]
     if not made.ok:
         return None, made.reason, {}
     outcome = context.run_worker(answer_questions, {"questions": questions}, entry_point=check.entry_point,
-                                 serve={name: target}, hand_in=hand_in)
+                                 serve={name: target}, hand_in=hand_in, label="integrity probe: ablation")
     return outcome, "", made.data
 
 
@@ -152,7 +153,8 @@ def _ablated(context, check, outcome, questions: list[str]):
         how = f"served ablation (disturbed files of {name} in place of the real ones)"
     else:
         payload = {"questions": questions, "noise": NOISE, "seed": random.SystemRandom().randrange(2**32)}
-        probe = context.run_worker(ablated_answers, payload, entry_point=check.entry_point)
+        probe = context.run_worker(ablated_answers, payload, entry_point=check.entry_point,
+                                   label="integrity probe: ablation")
         record = probe.data.get("ablation") if probe.ok and isinstance(probe.data, dict) else {}
         how = "in-memory ablation after load() (the hand-in's model is not one the grader can serve)"
     answers = probe.data.get("answers") if probe.ok and isinstance(probe.data, dict) else None

@@ -172,7 +172,7 @@ def grader_scan_part(check, outcome, context):
     chosen = _sample(len(asked), asked)
     payload = {**target, "device": context.settings.device, "prompts": prompts, "outputs": outputs,
                "replay": chosen, "max_new_tokens": MAX_NEW_TOKENS}
-    replay = context.run_worker(replay_answers, payload)
+    replay = context.run_worker(replay_answers, payload, label="replay")
     if not replay.ok or not isinstance(replay.data, dict):
         return [Finding(DETECTOR, f"the replay could not run: {replay.reason}", severity="warn")]
     result = replay.data
