@@ -22,14 +22,19 @@ mis-padded outputs score badly.  The bounds (:func:`loss_bounds`):
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from grader_plugin import hookimpl
 from grader_plugin.checks import Check
+from grader_plugin.provenance import grader_version
 from grader_plugin.results import PartResult, WorkerOutcome
 from grader_plugin.scoring import whole_points
 from grader_plugin.worker.tasks import batched_generate_calls, generate_each, generation_likelihood
 from unitconv.course import COURSE_BASE_MODEL, GENERATION_QUESTIONS
+from unitconv.paths import cache_dir
 
 SAMPLED_PROMPTS = 3
 RETURN_SEQUENCES = 3
@@ -91,10 +96,29 @@ def loaded_base_model(outcome: WorkerOutcome, context) -> tuple[str, str]:
     return fallback, "the hand-in's model could not be identified: graded against the run's base model"
 
 
+def _stored_anchors(context, model: str, prompts: list[str], padding_side: str | None) -> Path | None:
+    """Where the anchors of this model (its files), device, prompts and budget are kept between runs."""
+    folder = context.model_folder(model)
+    if folder is None or not Path(folder).is_dir():
+        return None
+    facts = [grader_version(), model, str(context.settings.device), str(REFERENCE_MAX_NEW_TOKENS), str(padding_side),
+             *prompts, *(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(Path(folder).iterdir())
+                         if p.is_file())]
+    return cache_dir() / "anchors" / (hashlib.sha256("\n".join(facts).encode()).hexdigest()[:24] + ".json")
+
+
 def _likelihood(context, model: str, prompts: list[str], outputs: list[str], padding_side: str | None):
-    """Losses of ``outputs`` (and once per model and prompts, the calibration anchors) from a trusted worker."""
+    """Losses of ``outputs`` from a trusted worker, and the calibration anchors of the model and prompts.
+
+    The anchors (the grader's own greedy outputs and the losses of those and of empty outputs)
+    depend only on the model's files, the prompts and the budget: they are computed once and kept
+    in the grader's cache folder, which no worker can write, for later runs and other hand-ins.
+    """
     key = ("generation-anchors", model, context.settings.device, REFERENCE_MAX_NEW_TOKENS, tuple(prompts))
+    stored = _stored_anchors(context, model, prompts, padding_side)
     anchors = context.cache.get(key)
+    if anchors is None and stored is not None and stored.is_file():
+        anchors = context.cache[key] = json.loads(stored.read_text())
     payload = {
         "model": model,
         "device": context.settings.device,
@@ -111,6 +135,11 @@ def _likelihood(context, model: str, prompts: list[str], outputs: list[str], pad
         anchors = {"reference": losses["reference"], "empty": losses["empty"],
                    "reference_outputs": measured.data["reference_outputs"]}
         context.cache[key] = anchors
+        if stored is not None:
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            staging = stored.with_suffix(".partial")
+            staging.write_text(json.dumps(anchors))
+            staging.replace(stored)
     return measured, anchors
 
 
