@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -205,3 +206,25 @@ def test_bundle_refuses_links(tmp_path):
     (folder / "link.py").symlink_to(folder / "__init__.py")
     with pytest.raises(BundleError, match="link.py: is a link"):
         bundle_files(folder)
+
+
+def test_model_map_entries_are_parsed_from_the_command_line_the_environment_and_ini(tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    cli = resolve_settings("x", {"model_map": [f"org/a={folder}", "org/b=embedded"]}, env={})
+    assert cli.model_map == (("org/a", str(folder.resolve())), ("org/b", "embedded"))
+    env = resolve_settings("x", {}, env={"UNITCONV_GRADE_MODEL_MAP": f"org/a={folder}, org/b=embedded"})
+    assert env.model_map == cli.model_map
+    ini = resolve_settings("x", {}, env={}, ini={"grade_model_map": [f"org/a={folder}"]})
+    assert ini.model_map == (("org/a", str(folder.resolve())),)
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("no-equals-sign", "is not HUB_ID=PATH"),
+    ("noslash=embedded", "is not HUB_ID=PATH"),
+    ("org/a=/no/such/folder", "is not a model folder (no config.json)"),
+])
+def test_a_bad_model_map_entry_names_the_option_and_the_fix(entry, message):
+    with pytest.raises(SettingsError, match=r"option --grade-model-map=.*" + re.escape(message)):
+        resolve_settings("x", {"model_map": [entry]}, env={})
