@@ -145,7 +145,8 @@ def pytest_collection(session: pytest.Session):
     if reporter is not None:
         from grader_plugin.progress import ProgressDisplay
 
-        state.session.display = ProgressDisplay.for_terminal(reporter, session.config.get_verbosity())
+        capture = session.config.pluginmanager.get_plugin("capturemanager")
+        state.session.display = ProgressDisplay.for_terminal(reporter, session.config.get_verbosity(), capture)
     state.session.open()
     path = Path(state.settings.path).resolve()
     collector = SubmissionCollector.from_parent(session, name=path.name, path=path, nodeid=path.name)

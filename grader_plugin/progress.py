@@ -10,6 +10,7 @@ progress records (numbers only), so a hand-in can make its count lie but never p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -34,15 +35,29 @@ class ProgressDisplay:
         self.last: dict[str, tuple[str, float]] = {}
 
     @classmethod
-    def for_terminal(cls, reporter, verbosity: int) -> ProgressDisplay:
-        """A display on pytest's terminal reporter: in place on a terminal, plain lines elsewhere or under CI."""
+    def for_terminal(cls, reporter, verbosity: int, capture=None) -> ProgressDisplay:
+        """A display on pytest's terminal reporter: in place on a terminal, plain lines elsewhere or under CI.
+
+        ``capture`` is pytest's capture manager: output is written past it, as pytest's own live
+        logging does, since the parts run while pytest captures their test output.
+        """
         isatty = getattr(reporter, "isatty", False)
         live = (isatty() if callable(isatty) else bool(isatty)) and not os.environ.get("CI")
-        rewrite = (lambda line: reporter.rewrite(line, erase=True)) if live else None
-        return cls(reporter.write_line, rewrite, quiet=verbosity < 0)
+        uncaptured = capture.global_and_fixture_disabled if capture is not None else contextlib.nullcontext
+
+        def write(line: str) -> None:
+            with uncaptured():
+                reporter.write_line(line)
+
+        def rewrite(line: str) -> None:
+            with uncaptured():
+                reporter.rewrite(line, erase=True)
+                reporter.flush()  # no newline follows: show it now
+
+        return cls(write, rewrite if live else None, quiet=verbosity < 0)
 
     def _elapsed(self, part: str) -> float:
-        return time.monotonic() - self.started.setdefault(part, time.monotonic())
+        return max(0.0, time.monotonic() - self.started.setdefault(part, time.monotonic()))
 
     def phase(self, part: str, phase: str, done: int = 0, total: int = 0) -> None:
         """``part`` is in ``phase`` (with ``done`` of ``total`` when it counts)."""

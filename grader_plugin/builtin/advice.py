@@ -44,9 +44,12 @@ def _failure(result) -> str | None:
         return "fix the adapter folder as the reason says, then grade again"
     if reason.startswith("loads '") and "--grade-model-map" in reason:
         return "grade with the model your hand-in loads: give its local folder with --grade-model-map"
+    if reason.startswith("the worker ") and "before reporting a result" in reason:
+        return ("your code ended the process before the part finished (os._exit, a crash in native code or a "
+                "signal): remove exit calls from load() and answer(), and run the part on your machine")
     where = WHERE.search(reason)
     if where:
-        return f"run that part on your machine (python -m homework.cot, say) and fix the error at {where.group(1)}"
+        return f"run this part on your machine (python -m homework.{result.name}) and fix the error at {where.group(1)}"
     return None
 
 
