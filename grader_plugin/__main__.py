@@ -16,6 +16,31 @@ USAGE = """python -m grader_plugin grade PATH [pytest and --grade-* options]
        python -m grader_plugin bundle FOLDER NAME [--keep-name]"""
 
 
+def grade_help() -> str:
+    """``grade --help``: the options a student needs first, then the other grade options, then pytest's."""
+    from grader_plugin.settings import OPTIONS
+
+    def block(options) -> list[str]:
+        return [f"  {o.flag} {o.metavar}\n      {o.help} [env {o.env}]" for o in options]
+
+    first = ("parts", "questions", "data_dir", "device", "json_path")
+    common = sorted((o for o in OPTIONS if o.common), key=lambda o: first.index(o.dest) if o.dest in first else 99)
+    other = [o for o in OPTIONS if not o.common]
+    return "\n".join([
+        "usage: python -m grader_plugin grade PATH [options]",
+        "",
+        "Grade the hand-in at PATH (a package folder or a zip holding one), part by part.",
+        "",
+        "common options:",
+        *block(common),
+        "",
+        "other grading options:",
+        *block(other),
+        "",
+        "Every pytest option works too (-k PART, -x, -v, -q, --junitxml FILE): see pytest --help.",
+    ])
+
+
 def grade(path: str, pytest_args: list[str]) -> int:
     """Run pytest with ``--grade PATH``; returns pytest's exit code."""
     import pytest
@@ -49,9 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     grade_parser = commands.add_parser(
-        "grade", help="grade a submission folder or zip (same as pytest --grade)"
+        "grade", help="grade a submission folder or zip (same as pytest --grade)", add_help=False
     )
-    grade_parser.add_argument("path")
+    grade_parser.add_argument("path", nargs="?")
+    grade_parser.add_argument("-h", "--help", action="store_true")
     bundle_parser = commands.add_parser("bundle", help="zip a submission folder for hand-in")
     bundle_parser.add_argument("folder")
     bundle_parser.add_argument("name")
@@ -60,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args, rest = parser.parse_known_args(argv)
     if args.command == "grade":
+        if args.help or not args.path:
+            print(grade_help())
+            return 0 if args.help else 2
         return grade(args.path, rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")

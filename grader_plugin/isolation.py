@@ -188,6 +188,14 @@ def run_task(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _give(folder: Path, uid: int) -> None:
+    """Make ``folder`` and everything in it the worker's own (links themselves, never their targets)."""
+    os.chown(folder, uid, uid, follow_symlinks=False)
+    for root, folders, files in os.walk(folder):
+        for name in folders + files:
+            os.chown(os.path.join(root, name), uid, uid, follow_symlinks=False)
+
+
 def _run(task, payload, package, parent, candidates, timeout, memory_mb, output_bytes, env, sandbox,
          readable, hidden, scratch: Path, uid: int | None, writable=(), progress=None) -> WorkerOutcome:
     sys_path = [p for p in sys.path if p and Path(p).resolve() != Path.cwd().resolve()]
@@ -207,8 +215,9 @@ def _run(task, payload, package, parent, candidates, timeout, memory_mb, output_
     }
     bubblewrap = sandbox.kind == "bubblewrap"
     if uid is not None:
-        for folder in (scratch, *writable):
-            os.chown(folder, uid, uid)
+        os.chown(scratch, uid, uid)
+        for folder in writable:
+            _give(folder, uid)
     command = [sys.executable, "-I", "-B", "-c", BOOTSTRAP]
     environment = sandboxes.worker_environment(env, scratch, uid)
     if bubblewrap:

@@ -115,7 +115,9 @@ class RunWorkers:
 
         ``serve`` replaces the folders of some models for this worker (by hub id, or the run's
         base model); ``hand_in`` is another copy of the hand-in's parent folder to import from;
-        ``writable``: folders a trusted worker may write.
+        ``writable``: folders a trusted worker may write.  A worker that imports the hand-in may
+        also write the run's copy of its package (a course ``load()`` may save a fresh adapter into
+        it); :meth:`_restore_if_changed` puts the copy back as handed in before the next worker.
         """
         with_submission = entry_point is not None and self.submission is not None
         env, readable = self._environment(), list(self._readable())
@@ -124,6 +126,8 @@ class RunWorkers:
             env.update(served_env)
             readable += [hub, *(Path(f) for f in serve.values())]
         parent = hand_in or (self.submission.parent if with_submission else None)
+        if with_submission and hand_in is None:
+            writable = (*writable, self.submission.folder)  # its own copy, as in the course: put back after
         part = self.grading or ""
         self.progress(part, label or "starting the worker")
         outcome = run_task(

@@ -107,7 +107,7 @@ def test_a_dormant_lookup_module_is_warned_as_present_but_not_active_and_zeroes_
 def test_a_load_that_writes_a_fresh_adapter_into_its_package_is_reported_and_undone(graded):
     results, _, package = graded("writes_own_package", ("sft", "rft"))
     sft = results["sft"]
-    assert sft.ok and sft.value == 0.0
+    assert sft.ok and sft.value == 0.0, "\n".join(sft.details)
     [changed] = [f for f in sft.findings if f.detector == "hand-in files"]
     assert changed.severity == "warn" and "homework/sft_model/adapter_config.json" in changed.evidence
     assert not (package / "sft_model").exists()  # the grader's copy is put back as handed in

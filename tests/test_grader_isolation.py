@@ -127,8 +127,11 @@ def test_workers_receive_question_texts_only(tmp_path):
     session.open()
     context = session.context(session.checks["cot"], None)
     payload = session.checks["cot"].payload(context)
+    asked = context.asked_questions()
     session.close()
-    assert payload == {"questions": [q.text for q in context.public_questions()]}
+    assert payload == {"questions": [q.text for q in asked]}
+    assert all(isinstance(text, str) for text in payload["questions"])
+    assert {q.text for q in context.public_questions()} <= set(payload["questions"])
 
 
 def test_unknown_part_is_answered_with_did_you_mean():

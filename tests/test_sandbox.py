@@ -106,9 +106,9 @@ def test_a_worker_cannot_lift_its_limits(mode):
     assert "RuntimeError: lifted: nothing" in results["cot"].reason
 
 
-def test_a_huge_result_file_is_refused_without_being_read():
+def test_a_huge_result_is_refused_without_being_kept():
     _, results = grade(HOSTILE / "huge_result", ["cot"], sandbox="off")
-    assert results["cot"].reason == "the worker's result is 70 MB, more than the 64 MB it may have"
+    assert results["cot"].reason == "the worker's result is larger than the 64 MB a result may have"
 
 
 def test_texts_from_a_hand_in_cannot_forge_lines_of_the_report():
