@@ -138,26 +138,25 @@ def bubblewrap_command(command: list[str], *, scratch: Path, readable: list[Path
     """
     readable = sorted({Path(os.path.realpath(p)) for p in readable if os.path.exists(p)})
     blocked = sorted({a for p in readable for a in p.parents if _private(a)} if uid is not None else set())
-    blocked = [b for b in blocked if not any(o in b.parents for o in blocked)]  # outermost only
     args = [shutil.which("bwrap"), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
             "--ro-bind", "/proc/sys", "/proc/sys",
             "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
     for device in sorted(glob.glob("/dev/nvidia*")) + (["/dev/dri"] if os.path.exists("/dev/dri") else []):
         args += ["--dev-bind", device, device]  # a GPU stays usable
-    for folder in blocked:
-        args += ["--perms", "0755", "--tmpfs", str(folder)]
     roots = [Path("/tmp"), *blocked]
-    for folder in readable:
-        if any(r == folder or r in folder.parents for r in roots):
-            args += _mount_point_parents(folder, roots) + ["--ro-bind", str(folder), str(folder)]
+    mounts = [(folder, ["--perms", "0755", "--tmpfs", str(folder)]) for folder in blocked]
+    mounts += [(folder, _mount_point_parents(folder, roots) + ["--ro-bind", str(folder), str(folder)])
+               for folder in readable if any(r == folder or r in folder.parents for r in roots)]
+    for _, options in sorted(mounts, key=lambda mount: len(mount[0].parts)):  # outer before inner: none hides another
+        args += options
     for folder in sorted({Path(os.path.realpath(h)) for h in hidden if os.path.isdir(h)}):
         args += ["--perms", "0755", "--tmpfs", str(folder), "--remount-ro", str(folder)]
-    for folder in blocked:
-        args += ["--remount-ro", str(folder)]
     for folder in writable:
         args += _mount_point_parents(folder, roots) + ["--bind", str(folder), str(folder)]
     args += _mount_point_parents(scratch, roots) + ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
+    for folder in blocked:  # read-only once every mount point below it is made
+        args += ["--remount-ro", str(folder)]
     if uid is None:  # the caller's uid without capabilities: root's private sockets (/run) hidden too
         args[1:1] = ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
         args += ["--tmpfs", "/run"]

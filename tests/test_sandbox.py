@@ -268,3 +268,28 @@ def test_an_honest_grade_is_the_same_after_hostile_hand_ins(tiny_model_dir):
         grade(HOSTILE / name, ["cot"], sandbox="required")
     assert honest() == baseline
     assert os.getpid() > 0  # the grader (this process) is still here
+
+
+@needs_sandbox
+@pytest.mark.skipif(os.geteuid() != 0, reason="private folders stop only a worker uid: needs root")
+def test_a_folder_inside_a_private_folder_inside_a_readable_one_stays_readable(tmp_path):
+    """A checkout under /tmp whose tool folder is private (``.tox``, mode 700) holding the venv the worker runs."""
+    import subprocess
+    import sys
+
+    project = tmp_path / "checkout"
+    venv = project / ".tox" / "test"
+    venv.mkdir(parents=True)
+    (project / ".tox").chmod(0o700)
+    (venv / "marker.txt").write_text("seen")
+    (project / "module.txt").write_text("also seen")
+    for folder in (tmp_path, project, venv):
+        folder.chmod(0o755)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    code = f"print(open({str(venv / 'marker.txt')!r}).read(), open({str(project / 'module.txt')!r}).read())"
+    command = sandboxes.bubblewrap_command([sys.executable, "-I", "-c", code], scratch=scratch,
+                                           readable=[project, venv, Path(sys.prefix), Path(sys.base_prefix)],
+                                           hidden=[], env={"PATH": "/usr/bin:/bin"}, uid=sandboxes.new_uid())
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout.strip()) == (0, "seen also seen"), done.stderr
