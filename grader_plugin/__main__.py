@@ -1,8 +1,11 @@
-"""Command line: ``python -m grader_plugin grade PATH [pytest options]`` and ``... bundle FOLDER NAME``.
+"""Command line: ``python -m grader_plugin grade PATH [pytest options]``, ``... bundle FOLDER NAME``
+and ``... grade-class HANDINS --out DIR``.
 
 ``grade`` runs exactly what ``pytest --grade PATH`` runs (further arguments go to pytest, e.g.
 ``--grade-json results.json -k cot``).  ``bundle`` writes the hand-in zip, its package named
-``homework`` as the course's is (``--keep-name`` keeps the folder's name).
+``homework`` as the course's is (``--keep-name`` keeps the folder's name).  ``grade-class`` grades
+every hand-in of a class on Ray, exactly as ``pytest --grade-class HANDINS --grade-class-out DIR``
+(:mod:`grader_plugin.classroom`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import sys
 from pathlib import Path
 
 USAGE = """python -m grader_plugin grade PATH [pytest and --grade-* options]
-       python -m grader_plugin bundle FOLDER NAME [--keep-name]"""
+       python -m grader_plugin bundle FOLDER NAME [--keep-name]
+       python -m grader_plugin grade-class HANDINS --out DIR [--ray-address ADDRESS] [--regrade] [--grade-* options]"""
 
 
 def grade_help() -> str:
@@ -84,12 +88,23 @@ def main(argv: list[str] | None = None) -> int:
     bundle_parser.add_argument(
         "--keep-name", action="store_true", help="keep FOLDER's name as the package name (default: homework)"
     )
+    class_parser = commands.add_parser(
+        "grade-class", help="grade every hand-in of a class on Ray (same as pytest --grade-class)"
+    )
+    class_parser.add_argument("handins")
+    class_parser.add_argument(
+        "--out", required=True, help="results folder: grades.sqlite, grades.csv, results/, report.html"
+    )
     args, rest = parser.parse_known_args(argv)
     if args.command == "grade":
         if args.help or not args.path:
             print(grade_help())
             return 0 if args.help else 2
         return grade(args.path, rest)
+    if args.command == "grade-class":
+        from grader_plugin.classroom.cli import grade_class
+
+        return grade_class(args.handins, args.out, rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return bundle(args.folder, args.name, args.keep_name)
