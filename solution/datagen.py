@@ -1,12 +1,21 @@
-"""Part 4, step 1: rejection sampling of answer chains for RFT.
+"""Part 4, step 1: rejection sampling of reasoning for RFT.
 
-For each training question the sampler model writes several completions at a temperature
-above zero; the first whose answer passes the course's tolerance check is kept as
-``[question, answer, reasoning]``, and questions with no correct completion are skipped.
+For each training question a sampler model writes several completions at a temperature above
+zero.  The default sampler is the chain-of-thought model (:mod:`.cot`: the chat template with
+worked examples), which answers more questions right than the SFT model does, so RFT learns
+something the SFT model did not already know; ``--sampler sft`` samples the SFT model instead.
+
+A completion is kept in the RFT model's own format: the sampler's text up to its first
+``</answer>``, whitespace collapsed, after one space (``" <answer>5 * 1000</answer>"``), which
+is what ``RFTModel.parse_answer`` reads and what it is trained to write after the bare question.
+The first completion per question that is correct by the course's check *and* within 0.1% of
+the answer unrounded (:func:`.rft.exactly_right`) and fits the RFT model's generation budget is
+kept as ``[question, answer, reasoning, source]`` (source ``"cot-sample"`` or ``"sft-sample"``);
+questions with none are skipped.
 
 Finished questions are appended to ``<output>.partial.jsonl`` as each micro-batch completes,
-so an interrupted run resumes where it stopped without redoing or losing work; the final JSON
-is written atomically at the end.
+so an interrupted run resumes where it stopped without redoing or losing work (lines sampled by
+another sampler are not reused); the final JSON is written atomically at the end.
 
 Command line: ``python -m solution.datagen data/rft.json --oversample 4 --temperature 0.7``.
 """
@@ -16,24 +25,70 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from unitconv.paths import data_dir
 
+from .arithmetic import parse_tagged_answer
 from .data import Dataset, is_answer_valid
+from .rft import exactly_right
 
 # A sampler takes prompts, a count and a temperature and returns one list of completions per prompt,
 # like BaseLLM.batched_generate(prompts, num_return_sequences=count, temperature=temperature).
 Sampler = Callable[[list[str], int, float], list[list[str]]]
+
+SAMPLERS = ("cot", "sft")
+"""Models that can write the chains: the chain-of-thought prompt (default) or the SFT adapter."""
+MAX_COMPLETION_TOKENS = 39
+"""The RFT model generates at most 40 new tokens (``SFTModel``): a kept completion and its end token fit."""
+_SPACES = re.compile(r"\s+")
+
+
+def load_sampler_model(sampler: str = "cot", checkpoint: str | None = None):
+    """The model that writes the chains: ``cot`` (few-shot prompt) or ``sft`` (the SFT adapter)."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if sampler == "cot":
+        from .cot import load
+    else:
+        from .sft import load
+    return load(checkpoint)
+
+
+def as_rft_completion(text: str) -> str | None:
+    """A sampled completion in the RFT model's format, or None when it has no ``<answer>...</answer>``.
+
+    Everything after the first ``</answer>`` is dropped (stop strings end a row only after the
+    tag, and chat models sometimes go on), runs of white space become one space, and the text
+    starts with one space, as the SFT targets do, so that the prompt's last token is the same.
+    """
+    end = text.find("</answer>")
+    if end < 0 or "<answer>" not in text[:end]:
+        return None
+    kept = _SPACES.sub(" ", text[:end + len("</answer>")]).strip()
+    kept = re.sub(r"<answer>\s*(.*?)\s*</answer>", r"<answer>\1</answer>", kept)
+    return " " + kept
+
+
+def _keeps(completion: str | None, answer: float, tokenizer) -> bool:
+    """Correct by the course's check, exactly right, and short enough for the RFT model to write."""
+    if completion is None:
+        return False
+    value = parse_tagged_answer(completion)
+    if not (is_answer_valid(value, answer) and exactly_right(completion, answer)):
+        return False
+    return tokenizer is None or len(tokenizer(completion, add_special_tokens=False)["input_ids"]) \
+        <= MAX_COMPLETION_TOKENS
 
 
 def _partial_path(output_json: Path) -> Path:
     return output_json.with_name(output_json.name + ".partial.jsonl")
 
 
-def _read_partial(path: Path) -> dict[str, list | None]:
-    """Questions already done: their kept row, or None when no sample was correct."""
+def _read_partial(path: Path, source: str) -> dict[str, list | None]:
+    """Questions already done by this sampler: their kept row, or None when no sample was kept."""
     done: dict[str, list | None] = {}
     if path.is_file():
         for line in path.read_text().splitlines():
@@ -41,7 +96,8 @@ def _read_partial(path: Path) -> dict[str, list | None]:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 break  # a line cut short by the interruption: everything before it is intact
-            done[record["question"]] = record["row"]
+            if record.get("source", "sft-sample") == source:  # lines without one predate the CoT sampler
+                done[record["question"]] = record["row"]
     return done
 
 
@@ -53,29 +109,35 @@ def _write_json_atomically(path: Path, rows: list) -> None:
 
 def generate_dataset(output_json: str | Path | None = None, oversample: int = 4, temperature: float = 0.7,
                      *, model=None, sampler: Sampler | None = None, questions: Sequence | None = None,
-                     limit: int | None = None, chunk_size: int = 16) -> list[list]:
-    """Sample ``oversample`` completions per training question and keep one correct chain each.
+                     limit: int | None = None, chunk_size: int = 16, sampler_model: str = "cot",
+                     checkpoint: str | None = None) -> list[list]:
+    """Sample ``oversample`` completions per training question and keep one exactly right chain each.
 
-    :param model: answers' parser and default sampler (default: the SFT model, see ``rft``).
+    :param model: the sampler model, for its prompt format (default: ``sampler_model`` loaded).
     :param sampler: overrides ``model.batched_generate`` (tests pass a stub).
     :param questions: ``[question, answer]`` rows (default: the training split).
     :param limit: use only the first ``limit`` questions.
-    :returns: the kept rows, also written to ``output_json`` (default ``data/rft.json``).
+    :param sampler_model: ``cot`` or ``sft``: which model writes the chains, and each row's source.
+    :param checkpoint: base model (see :mod:`unitconv.model_loader`) when ``model`` is loaded here.
+    :returns: the kept ``[question, answer, reasoning, source]`` rows, also written to
+        ``output_json`` (default ``data/rft.json``).
     """
     from tqdm.auto import tqdm
 
     if oversample < 1 or temperature <= 0:
         raise ValueError("rejection sampling needs oversample >= 1 and temperature > 0")
+    if sampler_model not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler_model!r}; choose one of {', '.join(SAMPLERS)}")
+    source = f"{sampler_model}-sample"
     output_json = Path(output_json or data_dir() / "rft.json")
     rows = list(questions if questions is not None else Dataset("train").data)[:limit]
     if model is None:
-        from .sft import load as load_sampler_model
-
-        model = load_sampler_model()
+        model = load_sampler_model(sampler_model, checkpoint)
     sample = sampler or (lambda prompts, n, t: model.batched_generate(prompts, num_return_sequences=n,
                                                                        temperature=t))
+    tokenizer = getattr(model, "tokenizer", None)
     partial = _partial_path(output_json)
-    done = _read_partial(partial)
+    done = _read_partial(partial, source)
     todo = [row for row in rows if row[0] not in done]
     if done:
         print(f"resuming: {len(done)} questions already sampled, {len(todo)} to go")
@@ -86,27 +148,33 @@ def generate_dataset(output_json: str | Path | None = None, oversample: int = 4,
             chunk = todo[start:start + chunk_size]
             completions = sample([model.format_prompt(q) for q, *_ in chunk], oversample, temperature)
             for (question, answer, *_), samples in zip(chunk, completions, strict=True):
-                correct = next((s for s in samples if is_answer_valid(model.parse_answer(s), answer)), None)
-                row = [question, answer, correct] if correct is not None else None
+                kept = next((c for s in samples if _keeps(c := as_rft_completion(s), answer, tokenizer)), None)
+                row = [question, answer, kept, source] if kept is not None else None
                 done[question] = row
-                log.write(json.dumps({"question": question, "row": row}) + "\n")
+                log.write(json.dumps({"question": question, "row": row, "source": source}) + "\n")
             log.flush()
             progress.update(len(chunk))
     kept = [done[q] for q, *_ in rows if done.get(q)]
-    print(f"kept {len(kept)} of {len(rows)} questions ({100 * len(kept) / max(len(rows), 1):.1f}% success)")
+    print(f"kept {len(kept)} of {len(rows)} questions ({100 * len(kept) / max(len(rows), 1):.1f}%) "
+          f"sampled from the {sampler_model} model")
     _write_json_atomically(output_json, kept)
     partial.unlink(missing_ok=True)
     return kept
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Rejection-sample answer chains for RFT")
+    parser = argparse.ArgumentParser(description="Rejection-sample reasoning for RFT")
     parser.add_argument("output_json", nargs="?", type=Path, default=None, help="default: data/rft.json")
-    parser.add_argument("--oversample", type=int, default=4)
+    parser.add_argument("--oversample", type=int, default=4, help="completions sampled per question")
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--limit", type=int, default=1000, help="first N training questions")
+    parser.add_argument("--sampler", choices=SAMPLERS, default="cot",
+                        help="model that writes the chains: cot (few-shot prompt, default) or sft")
+    parser.add_argument("--base-model", default=None,
+                        help="base model id or folder (default: $UNITCONV_BASE_MODEL, else the embedded one)")
     args = parser.parse_args(argv)
-    generate_dataset(args.output_json, args.oversample, args.temperature, limit=args.limit)
+    generate_dataset(args.output_json, args.oversample, args.temperature, limit=args.limit,
+                     sampler_model=args.sampler, checkpoint=args.base_model)
 
 
 if __name__ == "__main__":

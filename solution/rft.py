@@ -1,9 +1,15 @@
 """Part 4, step 2: rejection-sampling fine-tuning.
 
-``data/rft.json`` holds answer chains the SFT model sampled at temperature 0.7 on training
-questions, kept only when correct (``python -m solution.datagen``).  Training continues from
-the SFT adapter on those chains mixed with freshly generated direct-answer rows in the same
-program-aided format, so the model is trained on what it already gets right plus new facts.
+``data/rft.json`` holds reasoning the chain-of-thought model (:mod:`.cot`, its prompt with worked
+examples) sampled at temperature 0.7 on training questions, kept only when correct by the
+course's check and within 0.1% unrounded (``python -m solution.datagen``).  The RFT model is
+trained to write that reasoning and answer from the bare question, with no worked examples in
+its prompt: what the few-shot prompt gets right becomes the adapter's own.  Training continues
+from the SFT adapter on those chains mixed with freshly generated direct-answer rows in the
+program-aided format; the adapter's ``training_config.json`` counts the rows of each source.
+
+Rows are ``[question, answer, reasoning]`` as in the course, optionally with a fourth element
+naming where the row came from (``"cot-sample"``, ``"sft-sample"``); both forms are read.
 
 Command line: ``python -m solution.rft train`` and ``python -m solution.rft test``.
 """
@@ -24,6 +30,8 @@ MODEL_DIR = Path(__file__).resolve().parent / "rft_model"
 RUN_DIR = Path(__file__).resolve().parent.parent / "runs" / "rft"
 TRAIN_COMMAND = "python -m solution.datagen && python -m solution.rft train"
 DIRECT_SEED = 47
+LEARNING_RATE = 1e-3
+"""Half of SFT's: RFT continues from the SFT adapter and should not undo it."""
 
 
 class RFTModel(SFTModel):
@@ -35,17 +43,29 @@ def load(checkpoint: str | None = None, **kwargs) -> RFTModel:
     return load_with_adapter(MODEL_DIR, RFTModel, TRAIN_COMMAND, checkpoint, **kwargs)
 
 
-def rft_pairs(rft_json: Path | None = None) -> list[tuple[str, str]]:
-    """``(question, reasoning)`` pairs from the rejection-sampled data (default ``data/rft.json``)."""
+def rft_rows(rft_json: Path | None = None) -> list[tuple[str, float, str, str]]:
+    """``(question, answer, reasoning, source)`` of every stored row (default ``data/rft.json``).
+
+    Reads the course's ``[question, answer, reasoning]`` rows (source ``"unknown"``) and this
+    project's ``[question, answer, reasoning, source]`` rows.
+    """
     rft_json = Path(rft_json or data_dir() / "rft.json")
     if not rft_json.is_file():
         raise FileNotFoundError(f"{rft_json}: no RFT data; make it with `python -m solution.datagen`")
     rows = json.loads(rft_json.read_text())
-    return [(q, reasoning if reasoning.startswith(" ") else " " + reasoning) for q, answer, reasoning in rows
-            if _exactly_right(reasoning, answer)]
+    if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) in (3, 4) for r in rows):
+        raise ValueError(f"{rft_json}: expected [question, answer, reasoning(, source)] rows; "
+                         f"remake it with `python -m solution.datagen`")
+    return [(row[0], float(row[1]), row[2], row[3] if len(row) == 4 else "unknown") for row in rows]
 
 
-def _exactly_right(reasoning: str, answer: float) -> bool:
+def rft_pairs(rft_json: Path | None = None, with_source: bool = False) -> list[tuple[str, ...]]:
+    """``(question, reasoning)`` pairs (``with_source``: and the row's source) of the exactly right rows."""
+    return [(q, reasoning if reasoning.startswith(" ") else " " + reasoning, *((source,) if with_source else ()))
+            for q, answer, reasoning, source in rft_rows(rft_json) if exactly_right(reasoning, answer)]
+
+
+def exactly_right(reasoning: str, answer: float) -> bool:
     """Stricter than the course's check, which accepts any value under 0.0005 for a tiny answer.
 
     A chain like ``4 * 1 / 1e9`` for "5 bytes to gigabytes" passes the course's check (both
@@ -58,22 +78,34 @@ def _exactly_right(reasoning: str, answer: float) -> bool:
 
 
 def train_model(output_dir: Path = MODEL_DIR, direct_questions: int = 1500, checkpoint: str | None = None,
-                **config_overrides) -> Path:
-    """Continue the SFT adapter on RFT chains plus ``direct_questions`` fresh direct-answer rows."""
+                rft_json: Path | None = None, sft_adapter: Path | None = None, **config_overrides) -> Path:
+    """Continue the SFT adapter on RFT chains plus ``direct_questions`` fresh direct-answer rows.
+
+    ``rft_json`` defaults to ``data/rft.json``, ``sft_adapter`` to the package's ``sft_model/``;
+    ``output_dir`` must lie inside the package (:class:`.training.AdapterLocationError`).
+    """
     import random
+    from collections import Counter
 
     from unitconv import model_loader
 
     from .sft import MODEL_DIR as SFT_DIR
     from .sft import training_pairs
-    from .training import LoraTrainingConfig, train_lora
+    from .training import LoraTrainingConfig, check_adapter_location, train_lora
 
+    check_adapter_location(output_dir, MODEL_DIR.parent)
     config = LoraTrainingConfig(**config_overrides)
-    pairs = rft_pairs() + training_pairs(direct_questions, seed=DIRECT_SEED)
-    random.Random(config.seed).shuffle(pairs)
+    chains = rft_pairs(rft_json, with_source=True)
+    direct = [(q, completion, "direct") for q, completion in training_pairs(direct_questions, seed=DIRECT_SEED)]
+    rows = chains + direct
+    random.Random(config.seed).shuffle(rows)
+    sources = dict(Counter(source for *_, source in rows))
+    print(f"training rows by source: {sources}", flush=True)
     model = model_loader.load_model(checkpoint)
     tokenizer = model_loader.load_tokenizer(checkpoint)
-    return train_lora(model, tokenizer, pairs, config, RUN_DIR, Path(output_dir), init_adapter=SFT_DIR)
+    return train_lora(model, tokenizer, [(q, c) for q, c, _ in rows], config, RUN_DIR, Path(output_dir),
+                      init_adapter=sft_adapter or SFT_DIR, package_dir=MODEL_DIR.parent,
+                      metadata={"sources": sources})
 
 
 def test_model(max_question: int = 100, checkpoint: str | None = None) -> None:
@@ -86,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
 
     part_command_line(argv, "Part 4: rejection-sampling fine-tuning", MODEL_DIR, train_model, load,
                       {"direct_questions": (int, 1500, "fresh direct-answer rows mixed with the chains")},
-                      defaults=LoraTrainingConfig(learning_rate=1e-3))
+                      defaults=LoraTrainingConfig(learning_rate=LEARNING_RATE))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,11 @@ prompt's tokens at training time are exactly those the model sees at answer time
 -100 on the prompt so only the completion is learned.  Training runs with the transformers
 ``Trainer``; its checkpoints and tensorboard logs go to a run folder, and only the final
 adapter is saved into the package.
+
+Every run reports what it did (trainable parameters, share of supervised label positions, loss
+at start and end, where the adapter went and its size) and refuses two silent failures with a
+:class:`TrainingCheckError`: a loss that did not fall (nothing saved) and an adapter folder
+outside the package it belongs to (checked before training starts).
 """
 
 from __future__ import annotations
@@ -17,10 +22,27 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 IGNORE_INDEX = -100
+MIN_RELATIVE_DROP = 1e-3
+"""The end loss must be at least this share below the start loss for a run to count as learning."""
 
 
 class TrainingDataError(ValueError):
     """A training example cannot be used (it would supervise nothing)."""
+
+
+class TrainingCheckError(RuntimeError):
+    """A training run that must not count: its loss did not fall, or its adapter is in the wrong place.
+
+    The message is one line that says which and what to change; command lines print it as it is.
+    """
+
+
+class LossDidNotFallError(TrainingCheckError):
+    """The loss at the end of training is not below the loss at its start."""
+
+
+class AdapterLocationError(TrainingCheckError):
+    """The adapter would be saved outside the package folder that loads it."""
 
 
 @dataclass
@@ -77,6 +99,58 @@ def describe_examples(tokenizer, examples: list[dict], model) -> str:
     )
 
 
+def check_adapter_location(adapter_dir: Path, package_dir: Path) -> Path:
+    """``adapter_dir`` resolved, or :class:`AdapterLocationError` when it is not a folder inside ``package_dir``.
+
+    A part loads its adapter from beside its own module (``sft_model/``, ``rft_model/``); an
+    adapter saved anywhere else is not what the package, or its hand-in zip, will load.
+    """
+    adapter_dir, package_dir = Path(adapter_dir).resolve(), Path(package_dir).resolve()
+    if adapter_dir == package_dir or not adapter_dir.is_relative_to(package_dir):
+        raise AdapterLocationError(
+            f"adapter folder {adapter_dir} is outside the package {package_dir}, which loads its adapter "
+            f"from {package_dir}/<part>_model; give an --output-dir inside the package")
+    return adapter_dir
+
+
+def check_loss_fell(losses: list[float]) -> tuple[float, float]:
+    """``(start, end)`` of the logged losses, or :class:`LossDidNotFallError` when end is not below start.
+
+    "Below" means by more than :data:`MIN_RELATIVE_DROP` of the start: a loss that moves by float
+    noise only has not learned anything.
+    """
+    import math
+
+    if len(losses) < 2:
+        raise LossDidNotFallError(f"only {len(losses)} loss value(s) logged: cannot tell whether training "
+                                  f"learned anything; train for more steps (more examples or --epochs)")
+    start, end = losses[0], losses[-1]
+    if not (math.isfinite(end) and end < start * (1 - MIN_RELATIVE_DROP)):
+        raise LossDidNotFallError(f"training loss did not fall (start {start:.4f}, end {end:.4f}); the adapter "
+                                  f"was not saved; change --learning-rate or check the training data")
+    return start, end
+
+
+def _loss_recorder():
+    """A transformers callback that keeps every training loss the ``Trainer`` logs, in order."""
+    from transformers import TrainerCallback
+
+    class LossRecorder(TrainerCallback):
+        def __init__(self):
+            self.losses: list[float] = []
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                self.losses.append(float(logs["loss"]))
+
+    return LossRecorder()
+
+
+def folder_megabytes(folder: Path) -> float:
+    """Size of the files in ``folder`` in MB (10**6 bytes)."""
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) / 1e6
+
+
 def add_lora(model, config: LoraTrainingConfig):
     """Wrap ``model`` with a fresh LoRA adapter on every linear layer."""
     from peft import LoraConfig, get_peft_model
@@ -87,16 +161,24 @@ def add_lora(model, config: LoraTrainingConfig):
 
 
 def train_lora(model, tokenizer, pairs: list[tuple[str, str]], config: LoraTrainingConfig,
-               run_dir: Path, adapter_dir: Path, init_adapter: Path | None = None) -> Path:
+               run_dir: Path, adapter_dir: Path, init_adapter: Path | None = None,
+               package_dir: Path | None = None, metadata: dict | None = None) -> Path:
     """Train a LoRA adapter on ``(prompt, completion)`` pairs and save only the adapter.
 
     ``run_dir`` receives tensorboard logs (under ``runs/``); ``adapter_dir`` is replaced by the final adapter,
-    its tokenizer-free config and ``training_config.json``.  With ``init_adapter``, training
-    continues from that adapter instead of a fresh one.  Returns ``adapter_dir``.
+    its tokenizer-free config and ``training_config.json`` (``config``, the example count, the
+    start and end loss, and ``metadata``).  With ``init_adapter``, training continues from that
+    adapter instead of a fresh one.  With ``package_dir``, an ``adapter_dir`` outside it is refused
+    before training.  A loss that did not fall raises :class:`LossDidNotFallError` and saves
+    nothing, so the adapter that was there stays.  Returns ``adapter_dir``.
     """
-    import torch
+    import math
+
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
 
+    if package_dir is not None:
+        check_adapter_location(adapter_dir, package_dir)
+    on_cpu = next(model.parameters()).device.type == "cpu"  # train where the model was loaded (UNITCONV_DEVICE)
     set_seed(config.seed)
     examples = [tokenize_example(tokenizer, p, c, config.max_length) for p, c in pairs]
     if not examples:
@@ -112,6 +194,7 @@ def train_lora(model, tokenizer, pairs: list[tuple[str, str]], config: LoraTrain
     print(describe_examples(tokenizer, examples, model), flush=True)
 
     tokenizer.padding_side = "right"
+    steps = math.ceil(len(examples) / config.batch_size) * config.epochs
     arguments = TrainingArguments(
         output_dir=str(run_dir),
         report_to=["tensorboard"],
@@ -121,39 +204,55 @@ def train_lora(model, tokenizer, pairs: list[tuple[str, str]], config: LoraTrain
         lr_scheduler_type="linear",
         warmup_steps=config.warmup_steps,
         weight_decay=config.weight_decay,
-        logging_steps=5,
+        logging_steps=max(1, min(5, int(steps) // 3)),  # several losses even on a short run
+        logging_first_step=True,  # the start loss is the first step's own
         save_strategy="no",
         seed=config.seed,
         gradient_checkpointing=config.gradient_checkpointing,
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=on_cpu,
         dataloader_num_workers=0,
         disable_tqdm=False,
         remove_unused_columns=False,
         train_sampling_strategy="group_by_length",  # batches of similar length waste less compute on padding
     )
+    losses = _loss_recorder()
     trainer = Trainer(
         model=model,
         args=arguments,
         train_dataset=examples,
         data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX, padding=True),
+        callbacks=[losses],
     )
     trainer.train()
     tokenizer.padding_side = "left"
+    start, end = check_loss_fell(losses.losses)
+    print(f"loss: start {start:.4f}, end {end:.4f} ({len(losses.losses)} logged values)", flush=True)
     save_adapter(model, adapter_dir, {**asdict(config), "examples": len(examples),
-                                      "init_adapter": Path(init_adapter).name if init_adapter else None})
+                                      "init_adapter": Path(init_adapter).name if init_adapter else None,
+                                      "start_loss": start, "end_loss": end, **(metadata or {})})
+    print(f"adapter saved to {Path(adapter_dir).resolve()} ({folder_megabytes(adapter_dir):.2f} MB)", flush=True)
     return adapter_dir
 
 
 def save_adapter(model, adapter_dir: Path, metadata: dict) -> None:
-    """Replace ``adapter_dir`` with the adapter weights, its config and the training config."""
+    """Replace ``adapter_dir`` with the adapter weights, its config and the training config.
+
+    The new adapter is written beside the old one (``NAME.saving``) and swapped in with two
+    renames, so an interruption never leaves half an adapter: at worst the old one waits as
+    ``NAME.old`` during the instant between the renames.
+    """
     adapter_dir = Path(adapter_dir)
     staging = adapter_dir.with_name(adapter_dir.name + ".saving")
+    retired = adapter_dir.with_name(adapter_dir.name + ".old")
     shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(retired, ignore_errors=True)
     model.save_pretrained(staging)
     (staging / "training_config.json").write_text(json.dumps(metadata, indent=2) + "\n")
     (staging / "README.md").unlink(missing_ok=True)
-    shutil.rmtree(adapter_dir, ignore_errors=True)
+    if adapter_dir.exists():
+        adapter_dir.rename(retired)
     staging.rename(adapter_dir)
+    shutil.rmtree(retired, ignore_errors=True)
 
 
 def part_command_line(argv: list[str] | None, description: str, model_dir: Path, train: Callable[..., Path],
@@ -163,7 +262,9 @@ def part_command_line(argv: list[str] | None, description: str, model_dir: Path,
 
     ``train`` takes ``output_dir``, the part's own ``options`` (name -> type, default, help) and
     every :class:`LoraTrainingConfig` field (one ``--field`` option each, defaults from
-    ``defaults``); ``test`` prints the saved adapter's accuracy on ``valid[:N]``.
+    ``defaults``); ``test`` prints the saved adapter's accuracy on ``valid[:N]``.  A
+    :class:`TrainingCheckError` (an ``--output-dir`` outside the package, a loss that did not
+    fall) ends the command with its one-line message and exit status 1, no traceback.
     """
     from .data import benchmark_on_valid
 
@@ -185,6 +286,10 @@ def part_command_line(argv: list[str] | None, description: str, model_dir: Path,
     tester.add_argument("--max-question", type=int, default=100)
     args = vars(parser.parse_args(argv))
     if args.pop("command") == "train":
-        train(**args)
+        try:
+            check_adapter_location(args["output_dir"], Path(model_dir).parent)
+            train(**args)
+        except TrainingCheckError as error:
+            raise SystemExit(f"error: {error}") from None
     else:
         benchmark_on_valid(load(), args["max_question"])
