@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from unitconv.paths import data_dir
+
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -304,4 +306,6 @@ def test_honest_tiny_submission_earns_the_generation_points_and_is_graded_on_acc
     assert tests["batched generate"]["score"] == 15
     assert tests["CoT accuracy"]["score"] == 0
     assert "4 of 4 outputs had no <answer>...</answer> tag" in tests["CoT accuracy"]["output"]
-    assert "expected 0.00511364" in tests["CoT accuracy"]["output"]  # public question: expected value shown
+    shown = tests["CoT accuracy"]["output"]
+    public = json.loads((data_dir() / "valid.json").read_text())[:4]
+    assert any(f"{q!r}:" in shown and f"expected {e:g}" in shown for q, e in public), shown  # expected values shown
