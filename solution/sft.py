@@ -4,7 +4,10 @@ The model learns program-aided answers: for "How many feet in 3 yards?" the targ
 ``<answer>3 * 0.9144 / 0.3048</answer>``, the quantity times the source unit's value in its
 family's base unit, divided by the target unit's value.  The model only has to know one value
 per unit (44 facts, not 270 pairwise factors); ``parse_answer`` evaluates the expression
-exactly.  Training questions are generated fresh (none is in the validation split).
+exactly.  Training questions are generated fresh (none is in the validation split), half of them
+put in other words than the generator's (other phrasings, and unit spellings such as ``in``,
+``hrs`` or ``km/hr`` that the question reader knows), so that the model reads questions
+whoever wrote them.
 
 Command line: ``python -m solution.sft train`` and ``python -m solution.sft test``.
 """
@@ -21,6 +24,7 @@ MODEL_DIR = Path(__file__).resolve().parent / "sft_model"
 RUN_DIR = Path(__file__).resolve().parent.parent / "runs" / "sft"
 TRAIN_COMMAND = "python -m solution.sft train"
 TRAIN_SEED = 31
+REWORDED_SHARE = 0.5
 
 
 class SFTModel(BaseLLM):
@@ -39,19 +43,28 @@ def load(checkpoint: str | None = None, **kwargs) -> SFTModel:
     return load_with_adapter(MODEL_DIR, SFTModel, TRAIN_COMMAND, checkpoint, **kwargs)
 
 
-def training_pairs(count: int, seed: int = TRAIN_SEED) -> list[tuple[str, str]]:
-    """``(question, completion)`` pairs of fresh questions, none of them in the validation split."""
+def training_pairs(count: int, seed: int = TRAIN_SEED, reworded_share: float = REWORDED_SHARE) -> list[tuple[str, str]]:
+    """``(question, completion)`` pairs of fresh questions, none of them in the validation split.
+
+    A ``reworded_share`` of them is put in other words than the generator's
+    (:func:`.targets.reworded`), so that the model reads questions worded by anyone.
+    """
+    import random
+
     from unitconv.questions import make_questions
 
     from .data import Dataset
-    from .targets import answer_completion
+    from .targets import answer_completion, reworded
 
     valid = {row[0] for row in Dataset("valid").data}
-    return [(q.text, answer_completion(q)) for q in make_questions(count, seed, exclude=valid)]
+    rng = random.Random(seed)
+    questions = [reworded(q, rng) if rng.random() < reworded_share else q
+                 for q in make_questions(count, seed, exclude=valid)]
+    return [(q.text, answer_completion(q)) for q in questions if q.text not in valid]
 
 
-def train_model(output_dir: Path = MODEL_DIR, questions: int = 4000, checkpoint: str | None = None,
-                **config_overrides) -> Path:
+def train_model(output_dir: Path = MODEL_DIR, questions: int = 4000, reworded_share: float = REWORDED_SHARE,
+                checkpoint: str | None = None, **config_overrides) -> Path:
     """Train the SFT adapter on ``questions`` generated questions and save it to ``output_dir``."""
     from unitconv import model_loader
 
@@ -60,7 +73,8 @@ def train_model(output_dir: Path = MODEL_DIR, questions: int = 4000, checkpoint:
     config = LoraTrainingConfig(**config_overrides)
     model = model_loader.load_model(checkpoint)
     tokenizer = model_loader.load_tokenizer(checkpoint)
-    return train_lora(model, tokenizer, training_pairs(questions), config, RUN_DIR, Path(output_dir))
+    pairs = training_pairs(questions, reworded_share=reworded_share)
+    return train_lora(model, tokenizer, pairs, config, RUN_DIR, Path(output_dir))
 
 
 def test_model(max_question: int = 100, checkpoint: str | None = None) -> None:
@@ -72,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     from .training import part_command_line
 
     part_command_line(argv, "Part 3: LoRA SFT", MODEL_DIR, train_model, load,
-                      {"questions": (int, 4000, "generated training questions")})
+                      {"questions": (int, 4000, "generated training questions"),
+                       "reworded_share": (float, REWORDED_SHARE, "share of them put in other words")})
 
 
 if __name__ == "__main__":

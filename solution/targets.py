@@ -6,6 +6,8 @@ byte).  A question converting N units of A into B is answered ``N * value(A) / v
 
 from __future__ import annotations
 
+import random
+
 from unitconv.questions import Question
 from unitconv.units import UNITS, Unit, convert
 
@@ -33,3 +35,61 @@ def answer_expression(question: Question) -> str:
 def answer_completion(question: Question) -> str:
     """The supervised completion: a space, then the expression inside answer tags."""
     return f" <answer>{answer_expression(question)}</answer>"
+
+
+# Wordings of the reference's own for training questions, beside the generator's 34: the
+# quantity first, last or in "for N units", the target named first, bare symbols, "=" and "->".
+# Training only (SFT's questions and RFT's direct rows); the benchmarks' independent set is
+# worded separately and a test checks that no phrasing is shared.
+TRAINING_PHRASINGS: tuple[str, ...] = (
+    "{n} {src} in {dst}?",
+    "{n} {src} = how many {dst}?",
+    "{n} {src} to {dst}",
+    "{n} {src} is equal to how many {dst}?",
+    "{n} {src} makes how many {dst}?",
+    "How many {dst} equal {n} {src}?",
+    "In {dst}: {n} {src}",
+    "{dst_bare} in {n} {src}?",
+    "Convert {src_bare} into {dst_bare}. Value: {n}",
+    "From {src_bare} to {dst_bare}, {n} units.",
+    "{src_bare} to {dst_bare}: {n}",
+    "Change {src_bare} to {dst_bare} for {n} units.",
+    "Convert {n} {src} into {dst}, please.",
+    "How many {dst} do {n} {src} make?",
+    "What do {n} {src} come to in {dst}?",
+    "Find {n} {src} in {dst}.",
+    "Express {n} {src} in {dst} units.",
+    "Write {n} {src} as {dst}.",
+    "What is the {dst_bare} value of {n} {src}?",
+    "Value in {dst}? {n} {src}",
+    "How big is {n} {src} in {dst}?",
+    "Compute {n} {src} in {dst}.",
+    "Need {n} {src} as {dst}.",
+    "what's {n} {src} in {dst}",
+    "Can you tell me how many {dst} are in {n} {src}?",
+    "{n} {src}: how many {dst} is it?",
+    "Say {n} {src} in {dst}.",
+    "What's the value of {n} {src} measured in {dst}?",
+)
+
+
+def reworded(question: Question, rng: random.Random, quantity: int | None = None) -> Question:
+    """``question``'s units (and ``quantity`` when given) in one of :data:`TRAINING_PHRASINGS`.
+
+    Units are written in any form the question reader knows for them (the generator's own and
+    the reader's: ``in``, ``hrs``, ``km/hr``, ``cm³``...), half the time one the generator never
+    writes, with no agreement of number ("1 inches", "5 foot").
+    """
+    from .worked_examples import reader_spellings
+
+    def spelled(unit: Unit) -> str:
+        usual = sorted(unit.spellings())
+        other = sorted(set(reader_spellings(unit)) - set(usual)) or usual
+        return rng.choice(usual if rng.random() < 0.5 else other)
+
+    quantity = question.quantity if quantity is None else quantity
+    phrasing = rng.choice(TRAINING_PHRASINGS)
+    text = phrasing.format(n=quantity, src=spelled(question.source), dst=spelled(question.target),
+                           src_bare=spelled(question.source), dst_bare=spelled(question.target))
+    answer = convert(quantity, question.source, question.target)
+    return Question(text, answer, quantity, question.source, question.target, phrasing)

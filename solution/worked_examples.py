@@ -21,9 +21,89 @@ from unitconv.unit_names import UNITS, Unit
 from .arithmetic import compact_number
 
 _QUANTITY = re.compile(r"(?<![\w*^.])(\d+)(?![\w*^])")
+_AFTER_QUANTITY = re.compile(r"(?<![\w*^.])\d+$")
 _WORD = re.compile(r"[a-z]+")
-_BOUNDARY_BEFORE = r"(?<![\w/*^'])"
-_BOUNDARY_AFTER = r"(?![\w/*^])"
+_BOUNDARY_BEFORE = r"(?<![\w/*^'’])"
+_BOUNDARY_AFTER = r"(?![\w/*^³])"
+
+# Spellings other authors write that the question generator (unitconv.unit_names) never does.
+# Reader-only: the generator's table, and with it the stored data, stays as it is.  Names only,
+# never a factor.  More forms are derived below: British -metre/-litre, cubic forms ("cubic cm",
+# "cm3", "cm³") and speeds ("km/hr", "metres per second", "miles an hour").
+_EXTRA_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "kilometer": ("kms", "Km", "KM"),
+    "centimeter": ("cms",),
+    "millimeter": ("mms",),
+    "yard": ("yds",),
+    "inch": ("in",),  # also the preposition: see _is_unit_word
+    "gram": ("gm", "gms", "gramme", "grammes"),
+    "kilogram": ("kgs", "kilo", "kilos", "Kg", "KG"),
+    "milligram": ("mgs",),
+    "course_ton": ("t", "metric tonne", "metric tonnes"),
+    "milliliter": ("mls",),
+    "gallon": ("gals",),
+    "quart": ("qts",),
+    "pint": ("pts",),
+    "fluid_ounce": ("fl. oz", "fl.oz", "floz", "fluid oz", "fl ounce", "fl ounces"),
+    "centimeter**3": ("ccs",),
+    "second": ("secs",),
+    "minute": ("mins",),
+    "hour": ("hrs",),
+    "week": ("wk", "wks"),
+    "course_month": ("mo", "mth", "mths"),
+    "course_year": ("yrs",),
+    "course_kmh": ("kph", "KPH", "kmph"),
+    "course_mph": ("MPH",),
+    "foot/second": ("fps",),
+    "kilobyte": ("KBs", "kBs"),
+    "megabyte": ("MBs", "meg", "megs"),
+    "gigabyte": ("GBs", "gig", "gigs"),
+}
+# Symbols that are also English words: a unit only where a unit can stand (_is_unit_word).
+_WORD_SYMBOLS = frozenset({"in"})
+# Words after which such a symbol names a unit ("how many in", "from in to cm", "convert in to cm").
+_NOUN_PLACE = frozenset({"many", "much", "from", "to", "into", "in", "of", "as", "using", "the", "per",
+                         "convert", "express", "change", "turn", "translate", "show", "give", "and", "than"})
+
+
+def _british(spelling: str) -> set[str]:
+    """``metre`` for ``meter`` and back (also ``litre``), inside longer names too."""
+    forms = {spelling}
+    for american, british in (("meter", "metre"), ("liter", "litre")):
+        forms |= {form.replace(american, british) for form in forms} | {form.replace(british, american)
+                                                                       for form in forms}
+    return forms
+
+
+def _plain_spellings(unit: Unit) -> set[str]:
+    """A unit's spellings from the generator's table, the extra ones, and British and plural forms."""
+    spellings = set(unit.spellings()) | set(_EXTRA_SPELLINGS.get(unit.key, ()))
+    return {form for spelling in spellings for form in _british(spelling)}
+
+
+def _unit_named(name: str) -> Unit:
+    return next(unit for unit in UNITS if name in unit.singular)
+
+
+def _compound_spellings(unit: Unit) -> set[str]:
+    """Cubic forms of a cubic unit and per-forms of a speed, built from their parts' spellings."""
+    if unit.pint_expr.endswith("**3"):
+        length = next(u for u in UNITS if u.key == unit.pint_expr[:-3])
+        names = {form for name in length.singular + length.plural for form in _british(name)}
+        return ({f"cubic {name}" for name in names | set(length.symbols)}
+                | {f"{prefix} {symbol}" for symbol in length.symbols for prefix in ("cu", "cu.")}
+                | {f"{symbol}{power}" for symbol in length.symbols for power in ("3", "³")})
+    if unit.family == "speed":
+        distance, time = (_unit_named(part) for part in unit.singular[0].split(" per "))
+        per = {form for name in time.singular for form in _british(name)} | set(time.symbols)
+        separators = (" per ", "/", " an ") if time.key == "hour" else (" per ", "/")  # "miles an hour"
+        return {f"{d}{separator}{t}" for d in _plain_spellings(distance) for t in per for separator in separators}
+    return set()
+
+
+def reader_spellings(unit: Unit) -> frozenset[str]:
+    """Every spelling the reader knows for ``unit`` (before capitalisation), derived ones included."""
+    return frozenset(_plain_spellings(unit) | _compound_spellings(unit))
 
 
 def _written_forms(spelling: str) -> set[str]:
@@ -35,8 +115,9 @@ def _units_by_spelling() -> dict[str, tuple[Unit, ...]]:
     """Every written form of every spelling, with the units it can mean (``ounce``: two)."""
     table: dict[str, tuple[Unit, ...]] = {}
     for unit in UNITS:
-        for form in {form for spelling in unit.spellings() for form in _written_forms(spelling)}:
-            table[form] = table.get(form, ()) + (unit,)
+        for form in {form for spelling in reader_spellings(unit) for form in _written_forms(spelling)}:
+            if unit not in table.get(form, ()):
+                table[form] = table.get(form, ()) + (unit,)
     return table
 
 
@@ -46,6 +127,33 @@ _SPELLING = re.compile(
     + "(" + "|".join(re.escape(s) for s in sorted(_UNITS_BY_SPELLING, key=len, reverse=True)) + ")"
     + _BOUNDARY_AFTER
 )
+
+
+def _is_unit_word(question: str, start: int, end: int) -> bool:
+    """Whether a symbol that is also a word (``in``) stands where a unit stands, not a preposition.
+
+    A preposition: before a number ("in 5 ft").  A unit: right after a number ("3 in").  A
+    preposition: before a unit ("in cm") or in "in terms of".  A unit: at the end of a clause
+    ("into in?"), before "to" ("from in to cm"), or after a word that asks for a noun ("how many
+    in", "in in terms").  Anything else: a preposition.
+    """
+    before, after = question[:start].rstrip(), question[end:].lstrip()
+    if after[:1].isdigit():
+        return False
+    if _AFTER_QUANTITY.search(before):
+        return True
+    if _SPELLING.match(after) or re.match(r"terms\s+of\b", after):
+        return False
+    if not after or after[0] in "?.!,:;=)-" or re.match(r"(to|into|equivalent|conversion)\b", after):
+        return True
+    previous = re.search(r"[A-Za-z]+$", before)
+    return bool(previous) and previous.group(0).lower() in _NOUN_PLACE
+
+
+def _mentions(question: str) -> list[re.Match]:
+    """Where the question names units, in order (a word such as ``in`` only where it is a unit)."""
+    return [m for m in _SPELLING.finditer(question)
+            if m.group(1) not in _WORD_SYMBOLS or _is_unit_word(question, m.start(), m.end())]
 
 
 @dataclass(frozen=True)
@@ -70,7 +178,7 @@ def _pick(candidates: tuple[Unit, ...], family: str | None) -> Unit:
 
 def unit_pair(question: str) -> UnitPair:
     """Source and target unit of a question, read from where its unit names stand."""
-    mentions = [(m.start(), _UNITS_BY_SPELLING[m.group(1)]) for m in _SPELLING.finditer(question)]
+    mentions = [(m.start(), _UNITS_BY_SPELLING[m.group(1)]) for m in _mentions(question)]
     if not mentions:
         return UnitPair(None, None, None)
     quantity = _QUANTITY.search(question)
@@ -91,7 +199,11 @@ def unit_pair(question: str) -> UnitPair:
 
 def _wording(question: str) -> frozenset[str]:
     """The words of a question other than unit names and numbers (its phrasing)."""
-    return frozenset(_WORD.findall(_SPELLING.sub(" ", question).lower()))
+    kept, last = [], 0
+    for mention in _mentions(question):
+        kept.append(question[last:mention.start()])
+        last = mention.end()
+    return frozenset(_WORD.findall(" ".join([*kept, question[last:]]).lower()))
 
 
 def worked_answer(question: str, answer: float) -> str | None:
@@ -131,6 +243,9 @@ class ExampleBank:
         and the wording (shared phrasing words) breaks ties.  The chosen examples state different
         quantities, none of them the asked one, so that the examples show the quantity always
         comes from the question and the model cannot score by repeating an example's answer.
+        Nor one that begins with the asked one's digits: asked about 1, a model that has written
+        "1" readily goes on with the "0" of an example's "10 *" (36 wrong answers of 400 on the
+        independent set, 33 of them so, before this rule).
         """
         pair = unit_pair(question)
         wording = _wording(question)
@@ -140,11 +255,16 @@ class ExampleBank:
             overlap = len(wording & example.wording) / max(1, len(wording | example.wording))
             return same_units + (example.pair.family == pair.family) + overlap
 
+        asked = quantity_of(question)
+
+        def new_quantity(quantity: int, taken: set[int]) -> bool:
+            return quantity not in taken and (asked is None or not str(quantity).startswith(str(asked)))
+
         def choose(candidates: list[WorkedExample]) -> list[WorkedExample]:
             chosen: list[WorkedExample] = []
-            quantities = {quantity_of(question)}
+            quantities: set[int] = set()
             for example in sorted(candidates, key=similarity, reverse=True):
-                if example.quantity not in quantities:
+                if new_quantity(example.quantity, quantities):
                     chosen.append(example)
                     quantities.add(example.quantity)
                     if len(chosen) == count:
