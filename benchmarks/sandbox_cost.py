@@ -17,7 +17,7 @@ from grader_plugin import sandbox as sandboxes
 from grader_plugin.isolation import run_task
 
 TASKS = {
-    "start only": ("builtins:isinstance", {}),
+    "start only": ("builtins:print", {}),
     "start and import torch": ("grader_plugin.worker.models:torch_modules", 1),
 }
 

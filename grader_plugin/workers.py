@@ -21,7 +21,7 @@ from grader_plugin import sandbox as sandboxes
 from grader_plugin.isolation import run_task
 from grader_plugin.results import WorkerOutcome
 from grader_plugin.submission import Submission, changed_files, fingerprint
-from unitconv.paths import cache_dir, make_readable
+from unitconv.paths import ENV_CACHE, cache_dir, make_readable
 
 
 class RunWorkers:
@@ -61,6 +61,9 @@ class RunWorkers:
 
     def _environment(self) -> dict[str, str]:
         env = model_map.worker_env(self._hub_cache)
+        # the worker's home is its scratch folder: name the grader's cache so that the embedded
+        # model resolves to the folder the grader converted and serves (mounted read-only)
+        env[ENV_CACHE] = str(cache_dir())
         if self.settings.base_model:
             env["UNITCONV_BASE_MODEL"] = self.settings.base_model
         if self.settings.device:

@@ -293,3 +293,12 @@ def test_a_folder_inside_a_private_folder_inside_a_readable_one_stays_readable(t
                                            hidden=[], env={"PATH": "/usr/bin:/bin"}, uid=sandboxes.new_uid())
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout.strip()) == (0, "seen also seen"), done.stderr
+
+
+def test_a_hand_in_on_the_embedded_default_is_scored_on_the_model_the_grader_serves():
+    """A worker's home is its scratch folder; the embedded model still resolves to the grader's own converted copy
+    (a copy of its own would cost a conversion per worker and could not be scored by the grader)."""
+    _, results = grade(HONEST, ["generate"])
+    generate = results["generate"]  # 12 new tokens a prompt: likely text, a little short of full marks
+    assert generate.measure == "loss" and generate.points >= 5, generate.reason
+    assert "could not score" not in generate.reason and "/tmp/" not in generate.reason
