@@ -112,7 +112,13 @@ def judge_leaks(asked, prompts: list[str], data_dir: Path) -> Finding | None:
 
 
 def judge_speed(seconds: float, counts: dict, speed: dict | None) -> Finding | None:
-    """A flag when the part reported more decoding than this machine can do in the time it took."""
+    """A warning when the part reported more decoding than this machine seems to do in the time it took.
+
+    A warning, never a flag: the floor comes from speed figures measured in another run, not from
+    a decoding of this one, and a figure measured under load or with a model converted on the way
+    made the reference itself look implausibly fast (2026-12-02).  A forged result cannot reach the
+    grader anyway (the result channel carries a one-time token).
+    """
     if not speed:
         return None
     floor = (counts["prompt_tokens"] * speed["prefill_token_seconds"]
@@ -122,7 +128,8 @@ def judge_speed(seconds: float, counts: dict, speed: dict | None) -> Finding | N
     return Finding(f"{DETECTOR}: implausible speed",
                    f"the worker reported {counts['prompt_tokens']} prompt and {counts['output_tokens']} output tokens "
                    f"in {seconds:.1f} s; the grader's own decoding here needs {floor * PLAUSIBLE_SPEEDUP:.0f} s",
-                   evidence=f"flag below 1/{PLAUSIBLE_SPEEDUP} of the grader's own time ({floor:.1f} s)")
+                   severity="warn",
+                   evidence=f"below 1/{PLAUSIBLE_SPEEDUP} of the grader's own time ({floor:.1f} s)")
 
 
 def _sample(count: int, asked) -> list[int]:
