@@ -1,85 +1,103 @@
-"""How long grading takes: the reference graded alone on this machine, per part and per phase.
+"""How long grading takes: a hand-in (default: the reference) graded alone here, per part and per phase.
 
-Grades a hand-in (default: ``solution``) with every built-in plugin, as ``python -m grader_plugin
-grade`` does, and times each phase of each part from the grader's own progress display: starting
-a worker, loading the model, answering, the integrity probes, the replay, scoring, measuring the
-machine.  Prints the total and a table per part and per phase, as BENCHMARKS.md shows it.
+Runs ``python -m grader_plugin grade PATH`` exactly as a student does (optionally under
+``script`` to keep a terminal recording) and reads the per-part phase times from its JSON report
+(``extra_data.time``, from :mod:`grader_plugin.phase_times`): the start of every worker
+(interpreter, imports, the hand-in's import), the hand-in's model load, its answering, the
+integrity probes, the replay, the scoring of generated text against the grader's reference
+decoding, the measurement of this machine, and the grader's own work between workers.  Prints the
+total and a table per part, as BENCHMARKS.md shows it.
 
-Usage: python benchmarks/grading_time.py [PATH] [--parts cot] [--questions 20]
+Usage: python benchmarks/grading_time.py [PATH] [--parts cot] [--questions 20] [--record docs/run.txt]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
+import shlex
+import subprocess
+import sys
+import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
-from grader_plugin.manager import get_plugin_manager
-from grader_plugin.progress import ProgressDisplay
-from grader_plugin.session import GradingSession
-from grader_plugin.settings import GradeSettings
+from grader_plugin.phase_times import START
 
 ROOT = Path(__file__).resolve().parent.parent
+COLUMNS = ("worker starts", "model load", "answering", "integrity probes", "replay", "generation scoring",
+           "measuring the machine", "grader between workers")
 
 
-class PhaseTimer(ProgressDisplay):
-    """A progress display that records how long each part spends in each phase."""
+def column(phase: str) -> str:
+    """The table column a ``worker: phase`` figure of :mod:`grader_plugin.phase_times` belongs to."""
+    worker, _, step = phase.partition(": ")
+    if step == START:
+        return "worker starts"
+    if worker.startswith("integrity probe"):
+        return "integrity probes"
+    if worker == "replay":
+        return "replay"
+    if worker == "scoring the outputs":
+        return "generation scoring"
+    if worker == "measuring this machine":
+        return "measuring the machine"
+    return "model load" if step == "loading the model" else "answering"
 
-    def __init__(self):
-        super().__init__(lambda line: None)
-        self.spent: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        self.current: dict[str, tuple[str, float]] = {}
 
-    def _close(self, part: str) -> None:
-        if part in self.current:
-            phase, since = self.current.pop(part)
-            self.spent[part][phase] += time.perf_counter() - since
-
-    def phase(self, part, phase, done=0, total=0):
-        if self.current.get(part, ("",))[0] != phase:
-            self._close(part)
-            self.current[part] = (phase, time.perf_counter())
-
-    def finish(self, part, result):
-        self._close(part)
+def breakdown(seconds: float, phases: dict[str, float]) -> dict[str, float]:
+    """A part's seconds per column; what no worker spent is the grader's own work between workers."""
+    spent = dict.fromkeys(COLUMNS, 0.0)
+    for phase, value in phases.items():
+        spent[column(phase)] += value
+    spent["grader between workers"] = max(0.0, seconds - sum(phases.values()))
+    return spent
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("path", nargs="?", default=str(ROOT / "solution"))
-    parser.add_argument("--parts", default=None)
-    parser.add_argument("--questions", type=int, default=100)
+    parser.add_argument("path", nargs="?", default="solution")
+    parser.add_argument("--parts", default=None, help="comma-separated parts (default: all)")
+    parser.add_argument("--questions", type=int, default=None)
+    parser.add_argument("--record", default=None, help="keep a terminal recording of the run (needs `script`)")
+    parser.add_argument("extra", nargs=argparse.REMAINDER, help="more grade options, after --")
     args = parser.parse_args()
-    settings = GradeSettings(path=Path(args.path), questions=args.questions,
-                             parts=tuple(args.parts.split(",")) if args.parts else None)
+
+    report = Path(tempfile.mkdtemp(prefix="grading-time-")) / "grade.json"
+    command = [sys.executable, "-m", "grader_plugin", "grade", args.path, "--grade-json", str(report)]
+    shown = ["python", "-m", "grader_plugin", "grade", args.path]
+    for flag, value in (("--grade-parts", args.parts), ("--grade-questions", args.questions)):
+        if value is not None:
+            command += [flag, str(value)]
+            shown += [flag, str(value)]
+    extra = [a for a in args.extra if a != "--"]
+    command += extra
+    shown += extra
+    if args.record:
+        command = ["script", "-q", "-e", "-c", shlex.join(command), args.record]
     started = time.perf_counter()
-    session = GradingSession(settings, get_plugin_manager())
-    timer = PhaseTimer()
-    session.display = timer
-    session.open()
-    results = {}
-    try:
-        for check in session.selected:
-            begin = time.perf_counter()
-            result = session.grade(check)
-            results[check.name] = (result, time.perf_counter() - begin)
-    finally:
-        session.close()
+    subprocess.run(command, cwd=ROOT, check=False)
     total = time.perf_counter() - started
-    lines = [f"Measured on {datetime.date.today()} ({platform.machine()}, {os.cpu_count()} CPU cores, "
-             f"{session.workers.sandbox.describe()}): `python benchmarks/grading_time.py {args.path} "
-             f"--questions {args.questions}{' --parts ' + args.parts if args.parts else ''}`, "
-             f"**{total:.0f} s** in all.", "",
-             "| part | points | seconds | where the time went |", "|---|---|---|---|"]
-    for name, (result, seconds) in results.items():
-        phases = ", ".join(f"{phase} {spent:.0f} s" for phase, spent in
-                           sorted(timer.spent[name].items(), key=lambda item: -item[1]) if spent >= 0.5)
-        points = f"{result.points:g}/{result.max_points}" + (f" +{result.extra:g}" if result.max_extra else "")
-        lines.append(f"| {name} | {points} | {seconds:.0f} | {phases or '-'} |")
+    if not report.is_file():
+        sys.exit(f"grading_time: the grading run wrote no report ({report}); see its output above")
+    results = json.loads(report.read_text())
+    times = results["extra_data"].get("time", {})
+
+    lines = [f"Measured on {datetime.date.today()} ({platform.machine()}, {os.cpu_count()} CPU cores): "
+             f"`{shlex.join(shown)}`, **{total:.0f} s** wall in all "
+             f"({results['execution_time']:.0f} s inside the grader), {results['score']:g} points.", "",
+             "| part | seconds | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
+    sums = dict.fromkeys(COLUMNS, 0.0)
+    for name, figures in times.items():
+        spent = breakdown(figures["seconds"], figures["phases"])
+        for key, value in spent.items():
+            sums[key] += value
+        lines.append(f"| {name} | {figures['seconds']:.1f} | " + " | ".join(f"{spent[c]:.1f}" for c in COLUMNS) + " |")
+    lines.append(f"| all parts | {sum(f['seconds'] for f in times.values()):.1f} | "
+                 + " | ".join(f"{sums[c]:.1f}" for c in COLUMNS) + " |")
     print("\n".join(lines))
 
 

@@ -107,6 +107,8 @@ class PartResult:
     reason: str = ""
     details: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds per ``worker: phase`` of this part's workers (:mod:`grader_plugin.phase_times`)."""
     output: str = ""
     ok: bool = True
     findings: list[Finding] = field(default_factory=list)

@@ -245,6 +245,7 @@ class GradingSession:
                                 context=context, errors_only=True):
             result.details.append(error)
         result.seconds = time.perf_counter() - started
+        result.phases = self.workers.clock.pop(check.name)
         if outcome is not None:
             result.output = outcome.output
         self.results[check.name] = result

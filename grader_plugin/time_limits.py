@@ -19,9 +19,10 @@ import json
 import os
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from grader_plugin.integrity.behaviour import HIDDEN_QUESTIONS
 from grader_plugin.worker.tasks import measure_speed
 from unitconv.course import COURSE_BASE_MODEL
 from unitconv.paths import cache_dir
@@ -33,6 +34,8 @@ SPEED_PREFILL_TOKENS = 400
 SPEED_TIMEOUT_S = 600
 KEEP_S = 24 * 3600
 """Speed figures are measured again after a day."""
+MEASUREMENT = 2
+"""Version of :func:`measure_speed`'s method: figures taken by an older method are measured again."""
 WORKER_START_S = 15
 """Allowance for a worker's interpreter start and imports, on top of the measured work."""
 
@@ -66,7 +69,8 @@ WORK = {
 
 def _stored(model: str, folder, device: str | None) -> Path:
     """Where speed figures of this model on this machine are kept between runs."""
-    facts = [model, str(device), str(os.cpu_count()), os.environ.get("OMP_NUM_THREADS", ""), platform.machine()]
+    facts = [f"method {MEASUREMENT}", model, str(device), str(os.cpu_count()), os.environ.get("OMP_NUM_THREADS", ""),
+             platform.machine()]
     if folder is not None:
         facts += [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(Path(folder).iterdir())
                   if p.is_file()]
@@ -104,12 +108,26 @@ def measured_speed(context) -> dict | None:
     return speed
 
 
+def part_work(check, questions: int) -> Work | None:
+    """The work of ``check``'s part at the starter code's budgets, for a run of ``questions`` questions.
+
+    Generation parts ask at most :data:`WORK`'s prompt count; parts that answer questions ask the
+    graded ones and the integrity probe's hidden ones, so a quick check gets a limit of its size.
+    """
+    if check.name in WORK:
+        work = WORK[check.name]
+        return replace(work, prompts=min(work.prompts, questions))
+    if check.answers_questions:
+        return replace(WORK["answers_questions"], prompts=questions + HIDDEN_QUESTIONS)
+    return None
+
+
 def part_limit(context) -> tuple[float, str]:
     """The time limit of the part ``context`` grades, and a line saying where it comes from."""
     check = context.check
     if context.settings.timeout:
         return context.settings.timeout, f"time limit {context.settings.timeout:g} s (--grade-timeout)"
-    work = WORK.get(check.name) or (WORK["answers_questions"] if check.answers_questions else None)
+    work = part_work(check, context.settings.questions)
     if work is None:
         return check.timeout_s, f"time limit {check.timeout_s:g} s (the check's own)"
     speed = measured_speed(context)

@@ -19,6 +19,7 @@ from pathlib import Path
 from grader_plugin import model_map
 from grader_plugin import sandbox as sandboxes
 from grader_plugin.isolation import run_task
+from grader_plugin.phase_times import START, PhaseClock
 from grader_plugin.results import WorkerOutcome
 from grader_plugin.submission import Submission, changed_files, fingerprint
 from unitconv.paths import ENV_CACHE, cache_dir, make_readable
@@ -42,6 +43,8 @@ class RunWorkers:
         self.grading: str | None = None
         self.progress = lambda part, phase, done=0, total=0: None
         """``progress(part, phase, done, total)``: where workers' progress goes (the session's display)."""
+        self.clock = PhaseClock()
+        """Seconds per worker phase of each part (:mod:`grader_plugin.phase_times`)."""
         self._hub_cache = model_map.build_hub_cache(workdir / "hub", self.served)
         self._own_uid = all(sandboxes.readable_by_others(m.folder) for m in self.served)
         self._pristine: dict[str, tuple[int, int]] = {}
@@ -132,7 +135,14 @@ class RunWorkers:
         if with_submission and hand_in is None:
             writable = (*writable, self.submission.folder)  # its own copy, as in the course: put back after
         part = self.grading or ""
+        worker = label or ("hand-in" if with_submission else task.split(":")[-1])
         self.progress(part, label or "starting the worker")
+        self.clock.mark(part, worker, START)
+
+        def progress(phase: str, done: int, total: int) -> None:
+            self.clock.mark(part, worker, phase)
+            self.progress(part, label or phase, done, total)
+
         outcome = run_task(
             task,
             payload,
@@ -148,8 +158,9 @@ class RunWorkers:
             hidden=self._hidden(),
             own_uid=self._own_uid,
             writable=writable,
-            progress=lambda phase, done, total: self.progress(part, label or phase, done, total),
+            progress=progress,
         )
+        self.clock.end(part)
         if with_submission and hand_in is None:
             self._restore_if_changed()
         return self._without_private_paths(outcome, parent)

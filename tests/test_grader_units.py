@@ -228,3 +228,19 @@ def test_model_map_entries_are_parsed_from_the_command_line_the_environment_and_
 def test_a_bad_model_map_entry_names_the_option_and_the_fix(entry, message):
     with pytest.raises(SettingsError, match=r"option --grade-model-map=.*" + re.escape(message)):
         resolve_settings("x", {"model_map": [entry]}, env={})
+
+
+def test_a_part_time_limit_is_sized_to_the_questions_the_run_asks():
+    from grader_plugin.builtin.accuracy import CHECKS as ACCURACY_CHECKS
+    from grader_plugin.builtin.generation import GENERATE as generate
+    from grader_plugin.integrity.behaviour import HIDDEN_QUESTIONS
+    from grader_plugin.time_limits import part_work
+
+    speed = {"load_seconds": 5.0, "batched_step_seconds": 0.05, "batch": 8, "single_step_seconds": 0.02,
+             "prefill_token_seconds": 0.001}
+    sft = next(c for c in ACCURACY_CHECKS if c.name == "sft")
+    assert part_work(generate, 4).prompts == 4
+    assert part_work(generate, 100).prompts == 32
+    assert part_work(sft, 4).prompts == 4 + HIDDEN_QUESTIONS
+    assert part_work(sft, 4).seconds(speed) < part_work(sft, 100).seconds(speed)
+    assert part_work(generate, 4).seconds(speed) < part_work(generate, 32).seconds(speed)

@@ -88,6 +88,31 @@ def test_each_part_short_of_full_marks_says_what_to_do_next(tiny_model_dir):
     assert _advice(sft).startswith(PREFIX + "export the part's loader from your package's __init__.py")
     assert _advice(cot).startswith(PREFIX + "no <answer> tag in 2 of 2 outputs: see the first three raw outputs")
     assert os.linesep not in _advice(cot)
+    assert {"hand-in: start and imports", "hand-in: loading the model", "hand-in: task"} <= set(cot.phases)
+    assert 0 < sum(cot.phases.values()) <= cot.seconds
+
+
+def test_phase_times_add_up_per_part_and_a_phase_lasts_until_the_next_mark():
+    from grader_plugin.phase_times import START, PhaseClock
+
+    now = [0.0]
+    clock = PhaseClock(clock=lambda: now[0])
+    clock.mark("cot", "hand-in", START)
+    now[0] = 6.0
+    clock.mark("cot", "hand-in", "loading the model")
+    now[0] = 7.5
+    clock.mark("cot", "hand-in", "answering")
+    now[0] = 9.0
+    clock.mark("cot", "hand-in", "answering")
+    now[0] = 20.0
+    clock.end("cot")
+    now[0] = 30.0
+    clock.mark("cot", "replay", START)
+    now[0] = 36.0
+    clock.end("cot")
+    assert clock.pop("cot") == {"hand-in: start and imports": 6.0, "hand-in: loading the model": 1.5,
+                                "hand-in: task": 12.5, "replay: start and imports": 6.0}
+    assert clock.pop("cot") == {}
 
 
 def test_grade_help_lists_the_common_options_first():

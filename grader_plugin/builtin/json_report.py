@@ -56,6 +56,7 @@ def gradescope_results(report: GradeReport) -> dict:
             "refused": report.refused,
             "findings": [f.__dict__ for f in report.findings],
             "graded_by": report.graded_by,
+            "time": {part.name: {"seconds": round(part.seconds, 2), "phases": part.phases} for part in report.parts},
         },
     }
 

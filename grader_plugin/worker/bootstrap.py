@@ -166,6 +166,7 @@ def _run(job: dict, recorder) -> dict:
             model = factory()
             recorder.loaded(model)
             models = _described(model)
+        progress.report(progress.WORKING)
         data = task(model, job["payload"])
         return {"status": "ok", "data": data, "entry_point": used, "num_parameters": count_parameters(model),
                 "models": models}

@@ -13,8 +13,8 @@ import struct
 
 RECORD = struct.Struct("<Bii")
 """One progress record: phase code, done, total."""
-PHASES = {1: "loading the model", 2: "answering", 3: "generating"}
-LOADING, ANSWERING, GENERATING = 1, 2, 3
+PHASES = {1: "loading the model", 2: "answering", 3: "generating", 4: "working"}
+LOADING, ANSWERING, GENERATING, WORKING = 1, 2, 3, 4
 
 _fd: int | None = None
 
