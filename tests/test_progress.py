@@ -124,3 +124,13 @@ def test_grade_help_lists_the_common_options_first():
     flags = [line.split()[0] for line in shown.splitlines() if line.startswith("  --")]
     assert flags[:5] == ["--grade-parts", "--grade-questions", "--grade-data", "--grade-device", "--grade-json"]
     assert "--grade-sandbox" in flags[5:] and "pytest --help" in shown
+
+
+def test_advice_for_an_error_names_the_module_that_raised_it_in_the_hand_ins_own_package():
+    from grader_plugin.builtin.advice import advice
+    from grader_plugin.results import PartResult
+
+    result = PartResult("batched_generate", "batched generate", 15, measure="loss")
+    result.zero("ValueError: shapes differ (my_hw/base_llm.py:88)")
+    assert advice(result) == ("run this part on your machine (python -m my_hw.base_llm) and fix the error at "
+                              "my_hw/base_llm.py:88")

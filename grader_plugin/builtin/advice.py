@@ -49,7 +49,8 @@ def _failure(result) -> str | None:
                 "signal): remove exit calls from load() and answer(), and run the part on your machine")
     where = WHERE.search(reason)
     if where:
-        return f"run this part on your machine (python -m homework.{result.name}) and fix the error at {where.group(1)}"
+        module = where.group(1).rsplit(".py:", 1)[0].replace("/", ".")
+        return f"run this part on your machine (python -m {module}) and fix the error at {where.group(1)}"
     return None
 
 
