@@ -8,7 +8,7 @@ integrity probes, the replay, the scoring of generated text against the grader's
 decoding, the measurement of this machine, and the grader's own work between workers.  Prints the
 total and a table per part, as BENCHMARKS.md shows it.
 
-Usage: python benchmarks/grading_time.py [PATH] [--parts cot] [--questions 20] [--record docs/run.txt]
+Usage: python benchmarks/grading_time.py [PATH] [--parts cot] [--questions 20] [--record docs/run.txt] [grade options]
 """
 
 from __future__ import annotations
@@ -63,8 +63,7 @@ def main() -> None:
     parser.add_argument("--parts", default=None, help="comma-separated parts (default: all)")
     parser.add_argument("--questions", type=int, default=None)
     parser.add_argument("--record", default=None, help="keep a terminal recording of the run (needs `script`)")
-    parser.add_argument("extra", nargs=argparse.REMAINDER, help="more grade options, after --")
-    args = parser.parse_args()
+    args, extra = parser.parse_known_args()  # anything else goes to the grade command as it is
 
     report = Path(tempfile.mkdtemp(prefix="grading-time-")) / "grade.json"
     command = [sys.executable, "-m", "grader_plugin", "grade", args.path, "--grade-json", str(report)]
@@ -73,7 +72,6 @@ def main() -> None:
         if value is not None:
             command += [flag, str(value)]
             shown += [flag, str(value)]
-    extra = [a for a in args.extra if a != "--"]
     command += extra
     shown += extra
     if args.record:
