@@ -68,3 +68,15 @@ def test_a_model_without_weights_to_ablate_is_only_a_warning():
     finding = judge_ablation(18, 18, 20, {"tensors_noised": 0, "adapter_tensors_removed": 0, "modules": []},
                              SERVED)
     assert finding.severity == "warn" and "no model weights" in finding.message
+
+
+def test_speed_is_judged_against_the_replay_of_the_same_run():
+    from grader_plugin.integrity.replay import PLAUSIBLE_SPEEDUP, judge_speed
+
+    # the replay decoded 2000 tokens in 10 s: 0.005 s a token on this machine in this run
+    counts = {"prompt_tokens": 30000, "output_tokens": 10000, "replayed_tokens": 2000, "decode_seconds": 10.0}
+    needed = 40000 * 10.0 / 2000
+    assert judge_speed(needed / PLAUSIBLE_SPEEDUP + 1, counts) is None
+    found = judge_speed(needed / PLAUSIBLE_SPEEDUP - 1, counts)
+    assert found is not None and found.severity == "warn" and "implausible speed" in found.detector
+    assert judge_speed(0.1, {"prompt_tokens": 30000, "output_tokens": 10000}) is None  # no replay timing: no judgement

@@ -20,9 +20,9 @@ Either is flagged when gains are at least :data:`MIN_GAINS` and a one-sided sign
 p < :data:`ALPHA`, with the prompt, the answer and the replayed output as evidence.  Two more
 checks: a hidden question's prompt (whose answer the hand-in cannot know) that contains that
 answer, in at least :data:`MIN_LEAKS` prompts, is a flag (the answer was put into the prompt);
-and a part that reports more work than this machine can do in its time (the grader's own
-decoding of the recorded tokens, :data:`PLAUSIBLE_SPEEDUP` times faster) is a flag whatever its
-integrity record says.  What cannot be replayed (no recorded prompts, no transformers model)
+and a part that reports more decoding than the replay, timed in the same run on the same model,
+says this machine can do in its time (with a :data:`PLAUSIBLE_SPEEDUP` times margin) is a
+warning.  What cannot be replayed (no recorded prompts, no transformers model)
 is a warning; the other detectors stand.  Like the behavioural detectors, it runs only for parts
 that answered at least :data:`MIN_ACCURACY` of their graded questions right: below that there is
 nothing a cheat gained.
@@ -111,25 +111,29 @@ def judge_leaks(asked, prompts: list[str], data_dir: Path) -> Finding | None:
                    evidence="; ".join(leaks[:3]))
 
 
-def judge_speed(seconds: float, counts: dict, speed: dict | None) -> Finding | None:
-    """A warning when the part reported more decoding than this machine seems to do in the time it took.
+def judge_speed(seconds: float, counts: dict) -> Finding | None:
+    """A warning when the part reported more decoding than the replay says this machine does in its time.
 
-    A warning, never a flag: the floor comes from speed figures measured in another run, not from
-    a decoding of this one, and a figure measured under load or with a model converted on the way
-    made the reference itself look implausibly fast (2026-12-02).  A forged result cannot reach the
+    The rate comes from the replay itself (``counts``: its ``decode_seconds`` for its
+    ``replayed_tokens``, prompt and new tokens, timed in the trusted worker of this run, on the
+    model the hand-in loaded), so load on the machine slows both alike; the figures of an earlier
+    run once made the reference look twenty times too fast (2026-12-02).  A warning, never a
+    flag: batching differs between the two decodings, and a forged result cannot reach the
     grader anyway (the result channel carries a one-time token).
     """
-    if not speed:
+    replayed, spent = counts.get("replayed_tokens", 0), counts.get("decode_seconds", 0.0)
+    if replayed <= 0 or spent <= 0:
         return None
-    floor = (counts["prompt_tokens"] * speed["prefill_token_seconds"]
-             + counts["output_tokens"] / max(1, speed["batch"]) * speed["batched_step_seconds"]) / PLAUSIBLE_SPEEDUP
+    needed = (counts["prompt_tokens"] + counts["output_tokens"]) * spent / replayed
+    floor = needed / PLAUSIBLE_SPEEDUP
     if seconds >= floor:
         return None
     return Finding(f"{DETECTOR}: implausible speed",
                    f"the worker reported {counts['prompt_tokens']} prompt and {counts['output_tokens']} output tokens "
-                   f"in {seconds:.1f} s; the grader's own decoding here needs {floor * PLAUSIBLE_SPEEDUP:.0f} s",
-                   severity="warn",
-                   evidence=f"below 1/{PLAUSIBLE_SPEEDUP} of the grader's own time ({floor:.1f} s)")
+                   f"in {seconds:.1f} s; the grader's replay on the same model in this run needs {needed:.0f} s "
+                   f"for that many", severity="warn",
+                   evidence=f"below 1/{PLAUSIBLE_SPEEDUP} of the replay's time ({floor:.1f} s); replay: "
+                            f"{replayed} tokens in {spent:.1f} s")
 
 
 def _sample(count: int, asked) -> list[int]:
@@ -160,8 +164,6 @@ def _replay_target(check, outcome, context) -> tuple[dict | None, str]:
 def grader_scan_part(check, outcome, context):
     if outcome is None or not outcome.ok or not check.answers_questions or not check.entry_point:
         return None
-    from grader_plugin.time_limits import measured_speed
-
     data = outcome.data if isinstance(outcome.data, dict) else {}
     asked, answers = context.asked_questions(), data.get("answers")
     prompts, outputs = data.get("prompts"), data.get("raw")
@@ -200,5 +202,5 @@ def grader_scan_part(check, outcome, context):
     findings = [judge_gains("outputs not the model's", output_rows),
                 judge_gains("answers not from the outputs", answer_rows),
                 judge_leaks(asked, prompts, context.settings.data_dir),
-                judge_speed(outcome.seconds, result, measured_speed(context))]
+                judge_speed(outcome.seconds, result)]
     return [f for f in findings if f is not None]

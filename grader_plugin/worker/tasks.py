@@ -300,16 +300,22 @@ def replay_answers(model, payload: dict) -> dict:
         base = PeftModel.from_pretrained(base, payload["adapter"]).eval()
     prompts, outputs = payload["prompts"], payload["outputs"]
     chosen = [prompts[i] for i in payload["replay"]]
-    replayed = []
+    replayed, replayed_tokens = [], 0
     tokenizer.padding_side = "left"
+    began = time.perf_counter()
     with torch.inference_mode():
         for start in range(0, len(chosen), 16):
             inputs = tokenizer(chosen[start:start + 16], return_tensors="pt", padding=True).to(base.device)
             generated = base.generate(**inputs, max_new_tokens=payload["max_new_tokens"], do_sample=False,
                                       temperature=None, top_p=None, top_k=None,
                                       pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-            replayed += tokenizer.batch_decode(generated[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+            new = generated[:, inputs["input_ids"].shape[1]:]
+            replayed += tokenizer.batch_decode(new, skip_special_tokens=True)
+            replayed_tokens += int(inputs["attention_mask"].sum()) + int((new != tokenizer.pad_token_id).sum())
+    decode_seconds = time.perf_counter() - began
     return {
+        "decode_seconds": decode_seconds,
+        "replayed_tokens": replayed_tokens,
         "replayed": replayed,
         "replayed_answers": [parse_tagged_answer(o) for o in replayed],
         "recorded_answers": [parse_tagged_answer(o) for o in outputs],
