@@ -134,3 +134,17 @@ def test_advice_for_an_error_names_the_module_that_raised_it_in_the_hand_ins_own
     result.zero("ValueError: shapes differ (my_hw/base_llm.py:88)")
     assert advice(result) == ("run this part on your machine (python -m my_hw.base_llm) and fix the error at "
                               "my_hw/base_llm.py:88")
+
+
+def test_answering_counts_come_from_each_micro_batch_of_one_batched_generate_call(tiny_model_dir, monkeypatch):
+    from grader_plugin.worker import progress
+    from grader_plugin.worker.tasks import answer_questions
+    from solution.base_llm import BaseLLM
+
+    seen = []
+    monkeypatch.setattr(progress, "report", lambda phase, done=0, total=0: seen.append((phase, done, total)))
+    llm = BaseLLM(str(tiny_model_dir), device="cpu", max_new_tokens=3, batch_size=2)
+    result = answer_questions(llm, {"questions": [f"How many meters are in {n} km?" for n in range(1, 6)]})
+    assert [done for phase, done, total in seen if phase == progress.ANSWERING] == [2, 4, 5, 5]
+    assert {total for _, _, total in seen} == {5}
+    assert "generate" not in vars(llm.model) and len(result["raw"]) == 5  # the count leaves the model as it was

@@ -9,6 +9,7 @@ hand-in: it is the grader's own decoding of the base model.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from grader_plugin.worker import progress
@@ -41,7 +42,8 @@ def answer_questions(model, payload: dict) -> dict:
 
         model.batched_generate = recording
     try:
-        answers = model.answer(*questions)
+        with _counting_generate_calls(model, len(questions)):
+            answers = model.answer(*questions)
     finally:
         if callable(original) and patched_before:
             model.batched_generate = original  # leave an instance-level patch as it was found
@@ -55,6 +57,39 @@ def answer_questions(model, payload: dict) -> dict:
         "raw": recorded if aligned else None,
         "prompts": prompts if aligned else None,
     }
+
+
+@contextlib.contextmanager
+def _counting_generate_calls(model, total: int):
+    """Progress while one ``batched_generate`` call decodes in micro-batches: count the rows of each
+    ``generate`` call of the hand-in's transformers model (``model.model``), up to ``total``.
+
+    Only a progress count (see :mod:`grader_plugin.worker.progress`); nothing is recorded or judged.
+    """
+    inner = getattr(model, "model", None)
+    original = getattr(inner, "generate", None)
+    if not callable(original) or "generate" in getattr(inner, "__dict__", {}):
+        yield
+        return
+    rows = [0]
+
+    def counting(*args, **kwargs):
+        outputs = original(*args, **kwargs)
+        inputs = kwargs.get("input_ids", args[0] if args else None)
+        rows[0] += int(getattr(inputs, "shape", (0,))[0] or 0)
+        progress.report(progress.ANSWERING, min(rows[0], total), total)
+        return outputs
+
+    try:
+        inner.generate = counting
+    except (AttributeError, TypeError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(AttributeError):
+            del inner.generate
 
 
 def _is_number(value) -> bool:
