@@ -66,9 +66,13 @@ def _counting_generate_calls(model, total: int):
 
     Only a progress count (see :mod:`grader_plugin.worker.progress`); nothing is recorded or judged.
     """
-    inner = getattr(model, "model", None)
-    original = getattr(inner, "generate", None)
-    if not callable(original) or "generate" in getattr(inner, "__dict__", {}):
+    try:
+        inner = getattr(model, "model", None)
+        original = getattr(inner, "generate", None)
+        patched_before = "generate" in getattr(inner, "__dict__", {})
+    except Exception:  # noqa: BLE001 - an object that cannot be inspected gets no count, nothing else
+        original, patched_before = None, True
+    if not callable(original) or patched_before:
         yield
         return
     rows = [0]
@@ -82,13 +86,13 @@ def _counting_generate_calls(model, total: int):
 
     try:
         inner.generate = counting
-    except (AttributeError, TypeError):
+    except Exception:  # noqa: BLE001 - no count where the object refuses the attribute
         yield
         return
     try:
         yield
     finally:
-        with contextlib.suppress(AttributeError):
+        with contextlib.suppress(Exception):
             del inner.generate
 
 
