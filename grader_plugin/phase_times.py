@@ -14,9 +14,11 @@ import threading
 import time
 from collections import defaultdict
 
+from grader_plugin.worker.progress import ANSWERING, GENERATING, PHASES, WORKING
+
 START = "start and imports"
 """A worker's first phase: interpreter start, the grader's imports and the hand-in's import."""
-TASK_PHASES = {"answering", "generating", "working"}
+TASK_PHASES = {PHASES[ANSWERING], PHASES[GENERATING], PHASES[WORKING]}
 """Worker phases that are the task itself, counted together as ``task``."""
 
 
