@@ -26,13 +26,15 @@ class BaseLLM:
     :param device: ``cuda``, ``mps`` or ``cpu``; default: chosen automatically.
     :param model: an already built model to use instead of loading one (tests, adapters).
     :param tokenizer: its tokenizer, required with ``model``.
-    :param max_new_tokens: generation budget per completion.
+    :param max_new_tokens: generation budget per completion: 50, the course starter code's budget
+        (a bare question makes the model ramble on, so the budget sets part 1's decoding time;
+        the answering parts set their own, shorter ones).
     :param batch_size: prompts per micro-batch (divided by ``num_return_sequences``).
     :param stop_strings: generation of a row also ends after any of these strings.
     """
 
     def __init__(self, checkpoint: str | None = None, *, device: str | None = None, model=None,
-                 tokenizer=None, max_new_tokens: int = 100, batch_size: int = 32,
+                 tokenizer=None, max_new_tokens: int = 50, batch_size: int = 32,
                  stop_strings: tuple[str, ...] = ("</answer>",)):
         if model is None:
             self.model = model_loader.load_model(checkpoint, device=device)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import time
 import zipfile
 from pathlib import Path
 
@@ -244,3 +245,50 @@ def test_a_part_time_limit_is_sized_to_the_questions_the_run_asks():
     assert part_work(sft, 4).prompts == 4 + HIDDEN_QUESTIONS
     assert part_work(sft, 4).seconds(speed) < part_work(sft, 100).seconds(speed)
     assert part_work(generate, 4).seconds(speed) < part_work(generate, 32).seconds(speed)
+
+
+def test_speed_figures_taken_on_a_busy_machine_are_measured_again_soon(tmp_path, monkeypatch):
+    """A figure taken beside another job is kept ten minutes, a quiet machine's a day."""
+    from types import SimpleNamespace
+
+    from grader_plugin import time_limits
+    from grader_plugin.results import WorkerOutcome
+
+    monkeypatch.setenv("UNITCONV_CACHE", str(tmp_path))
+    taken: list[dict] = []
+    spreads = iter([3.0, 1.1, 1.1])
+
+    def run_worker(task, payload, timeout, label):
+        assert payload["repeats"] == time_limits.SPEED_REPEATS
+        taken.append(payload)
+        return WorkerOutcome(status="ok", data={"load_seconds": 5.0, "batched_step_seconds": 0.05, "batch": 8,
+                                                "single_step_seconds": 0.02, "prefill_token_seconds": 0.001,
+                                                "spread": next(spreads)})
+
+    def context():
+        return SimpleNamespace(settings=SimpleNamespace(base_model="some/model", device="cpu"), cache={},
+                               model_folder=lambda name: None, run_worker=run_worker,
+                               public_questions=lambda n: [SimpleNamespace(text=f"q{i}") for i in range(n)])
+
+    monkeypatch.setattr(time_limits.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    busy = time_limits.measured_speed(context())
+    assert time_limits.keep_seconds(busy) == time_limits.BUSY_KEEP_S
+    assert time_limits.measured_speed(context()) == busy and len(taken) == 1  # still fresh
+    now = time.time()
+    monkeypatch.setattr(time_limits.time, "time", lambda: now + time_limits.BUSY_KEEP_S + 1)
+    quiet = time_limits.measured_speed(context())
+    assert len(taken) == 2 and time_limits.keep_seconds(quiet) == time_limits.KEEP_S
+    monkeypatch.setattr(time_limits.time, "time", lambda: now + time_limits.KEEP_S / 2)
+    assert time_limits.measured_speed(context()) == quiet and len(taken) == 2
+    assert time_limits.keep_seconds({**quiet, "load_per_cpu": 0.9}) == time_limits.BUSY_KEEP_S
+
+
+def test_speed_measurement_keeps_the_fastest_of_its_repeats(tiny_model_dir):
+    from grader_plugin.worker.tasks import measure_speed
+
+    payload = {"model": str(tiny_model_dir), "device": "cpu", "prompts": ["How many cm in 2 m?", "Convert 3 kg"],
+               "steps": 4, "prefill_tokens": 40, "repeats": 3}
+    figures = measure_speed(None, payload)
+    assert figures["spread"] >= 1.0
+    assert 0 < figures["batched_step_seconds"] * payload["steps"] <= figures["worker_seconds"]
+    assert figures["single_step_seconds"] > 0 and figures["prefill_token_seconds"] > 0
