@@ -1,11 +1,16 @@
 """Throughput of ``batched_generate`` against a one-prompt-at-a-time loop, same prompts.
 
-Both runs answer the same chain-of-thought prompts (the first N validation questions) greedily
-with the embedded model, and report new tokens per second.  It also times the prefill alone
+Both runs answer the same prompts (the first N validation questions, formatted by one reference
+part: chain-of-thought by default, ``--part``) greedily with the embedded model, and report new
+tokens per second.  It also times the prefill alone
 (one forward pass over the prompts, in the same micro-batches, and one prompt at a time): that
 part costs the same per token batched or not on a CPU, so it bounds the speed-up.  Usage:
 
     python benchmarks/generation_throughput.py [--questions 100] [--batch-size 32] [--batched-only]
+                                               [--compare-dtype bfloat16] [--part cot|sft|rft]
+
+``--compare-dtype`` then runs the batched decoding again with the model's weights in that dtype
+and reports its time, its prefill and how many outputs equal the float32 ones.
 """
 
 from __future__ import annotations
@@ -35,16 +40,20 @@ def prefill_seconds(model, prompts: list[str], batch_size: int) -> float:
 
 
 def main() -> None:
-    from solution.cot import load
+    from importlib import import_module
+
     from solution.data import Dataset
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batched-only", action="store_true", help="skip the one-at-a-time loop")
+    parser.add_argument("--part", choices=("cot", "sft", "rft"), default="cot", help="whose prompts and model")
+    parser.add_argument("--compare-dtype", choices=("bfloat16", "float16"),
+                        help="also run the batched decoding with the weights in this dtype")
     args = parser.parse_args()
 
-    model = load(batch_size=args.batch_size)
+    model = import_module(f"solution.{args.part}").load(batch_size=args.batch_size)
     dataset = Dataset("valid")
     prompts = [model.format_prompt(dataset[i][0]) for i in range(args.questions)]
 
@@ -64,6 +73,8 @@ def main() -> None:
     print("|---|---|---|---|")
     print(f"| batched_generate (batch {args.batch_size}) | {batched_seconds:.1f} | {batched_rate:.1f} | "
           f"{batched_prefill:.1f} s |", flush=True)
+    if args.compare_dtype:
+        compare_dtype(model, prompts, batched, args.batch_size, getattr(torch, args.compare_dtype))
     if args.batched_only:
         return
 
@@ -77,6 +88,21 @@ def main() -> None:
     print(f"identical outputs batched vs loop: {same}/{len(prompts)}")
     print(f"speed-up: {batched_rate / looped_rate:.2f}x; with free decoding the batched run would still take "
           f"{batched_prefill:.1f} s, a bound of {looped_seconds / batched_prefill:.2f}x")
+
+
+def compare_dtype(model, prompts: list[str], reference: list[str], batch_size: int, dtype) -> None:
+    """The batched row again with the weights in ``dtype``, and its outputs against float32's."""
+    model.model.to(dtype)
+    start = time.perf_counter()
+    outputs = model.batched_generate(prompts)
+    seconds = time.perf_counter() - start
+    prefill = prefill_seconds(model, prompts, batch_size)
+    rate = count_new_tokens(model.tokenizer, outputs) / seconds
+    same = sum(a == b for a, b in zip(reference, outputs, strict=True))
+    print(f"| batched_generate (batch {batch_size}), {dtype} weights | {seconds:.1f} | {rate:.1f} | {prefill:.1f} s |")
+    print(f"outputs equal to float32's: {same}/{len(prompts)}", flush=True)
+    model.model.to(torch.float32)
+
 
 if __name__ == "__main__":
     main()

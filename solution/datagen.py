@@ -1,9 +1,10 @@
 """Part 4, step 1: rejection sampling of reasoning for RFT.
 
-For each training question a sampler model writes several completions at a temperature above
-zero.  The default sampler is the chain-of-thought model (:mod:`.cot`: the chat template with
-worked examples), which answers more questions right than the SFT model does, so RFT learns
-something the SFT model did not already know; ``--sampler sft`` samples the SFT model instead.
+For each training question a sampler model writes completions at a temperature above zero, one
+at a time until one is kept or ``oversample`` were written (``--per-round`` draws more at once).
+The default sampler is the chain-of-thought model (:mod:`.cot`: the chat template with worked
+examples), which answers more questions right than the SFT model does, so RFT learns something
+the SFT model did not already know; ``--sampler sft`` samples the SFT model instead.
 
 A completion is kept in the RFT model's own format: the sampler's text up to its first
 ``</answer>``, whitespace collapsed, after one space (``" <answer>5 * 1000</answer>"``), which
@@ -107,11 +108,38 @@ def _write_json_atomically(path: Path, rows: list) -> None:
     os.replace(staging, path)
 
 
+def _sample_in_rounds(chunk, format_prompt, sample: Sampler, oversample: int, per_round: int,
+                      temperature: float, tokenizer) -> dict[str, str | None]:
+    """The first kept completion of each question of ``chunk`` (None when none of its samples is kept).
+
+    Each round samples ``per_round`` completions of the questions that have none kept yet, until
+    each question had ``oversample``; the kept chains are the same as from all samples at once.
+    """
+    found: dict[str, str | None] = {question: None for question, *_ in chunk}
+    drawn = 0
+    while drawn < oversample:
+        pending = [(question, answer) for question, answer, *_ in chunk if found[question] is None]
+        if not pending:
+            break
+        count = min(per_round, oversample - drawn)
+        completions = sample([format_prompt(question) for question, _ in pending], count, temperature)
+        for (question, answer), samples in zip(pending, completions, strict=True):
+            found[question] = next((c for s in samples if _keeps(c := as_rft_completion(s), answer, tokenizer)),
+                                   None)
+        drawn += count
+    return found
+
+
 def generate_dataset(output_json: str | Path | None = None, oversample: int = 4, temperature: float = 0.7,
                      *, model=None, sampler: Sampler | None = None, questions: Sequence | None = None,
                      limit: int | None = None, chunk_size: int = 16, sampler_model: str = "cot",
-                     checkpoint: str | None = None) -> list[list]:
-    """Sample ``oversample`` completions per training question and keep one exactly right chain each.
+                     checkpoint: str | None = None, per_round: int = 1) -> list[list]:
+    """Sample up to ``oversample`` completions per training question and keep one exactly right chain each.
+
+    Sampling goes in rounds of ``per_round`` completions (see :func:`_sample_in_rounds`): a
+    question whose first completion is kept costs one decoding, not ``oversample`` (the
+    chain-of-thought sampler gets most questions right at once, and on a CPU the prompt's
+    prefill, repeated for every returned sequence, is most of the cost).
 
     :param model: the sampler model, for its prompt format (default: ``sampler_model`` loaded).
     :param sampler: overrides ``model.batched_generate`` (tests pass a stub).
@@ -124,8 +152,8 @@ def generate_dataset(output_json: str | Path | None = None, oversample: int = 4,
     """
     from tqdm.auto import tqdm
 
-    if oversample < 1 or temperature <= 0:
-        raise ValueError("rejection sampling needs oversample >= 1 and temperature > 0")
+    if oversample < 1 or per_round < 1 or temperature <= 0:
+        raise ValueError("rejection sampling needs oversample >= 1, per_round >= 1 and temperature > 0")
     if sampler_model not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler_model!r}; choose one of {', '.join(SAMPLERS)}")
     source = f"{sampler_model}-sample"
@@ -146,10 +174,10 @@ def generate_dataset(output_json: str | Path | None = None, oversample: int = 4,
                                         unit="question") as progress:
         for start in range(0, len(todo), chunk_size):
             chunk = todo[start:start + chunk_size]
-            completions = sample([model.format_prompt(q) for q, *_ in chunk], oversample, temperature)
-            for (question, answer, *_), samples in zip(chunk, completions, strict=True):
-                kept = next((c for s in samples if _keeps(c := as_rft_completion(s), answer, tokenizer)), None)
-                row = [question, answer, kept, source] if kept is not None else None
+            found = _sample_in_rounds(chunk, model.format_prompt, sample, oversample, per_round, temperature,
+                                      tokenizer)
+            for question, answer, *_ in chunk:
+                row = [question, answer, found[question], source] if found[question] is not None else None
                 done[question] = row
                 log.write(json.dumps({"question": question, "row": row, "source": source}) + "\n")
             log.flush()
@@ -165,7 +193,9 @@ def generate_dataset(output_json: str | Path | None = None, oversample: int = 4,
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Rejection-sample reasoning for RFT")
     parser.add_argument("output_json", nargs="?", type=Path, default=None, help="default: data/rft.json")
-    parser.add_argument("--oversample", type=int, default=4, help="completions sampled per question")
+    parser.add_argument("--oversample", type=int, default=4, help="completions sampled per question at most")
+    parser.add_argument("--per-round", type=int, default=1,
+                        help="completions per question in one call; further rounds only where none was kept")
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--limit", type=int, default=1000, help="first N training questions")
     parser.add_argument("--sampler", choices=SAMPLERS, default="cot",
@@ -174,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="base model id or folder (default: $UNITCONV_BASE_MODEL, else the embedded one)")
     args = parser.parse_args(argv)
     generate_dataset(args.output_json, args.oversample, args.temperature, limit=args.limit,
-                     sampler_model=args.sampler, checkpoint=args.base_model)
+                     sampler_model=args.sampler, checkpoint=args.base_model, per_round=args.per_round)
 
 
 if __name__ == "__main__":

@@ -108,31 +108,55 @@ class _Interrupted(Exception):
     pass
 
 
-def test_rejection_sampling_keeps_only_correct_rows_and_resumes(tiny, tmp_path):
-    rows = [[f"How many g in {n} kg?", n * 1000.0] for n in range(1, 9)]
-    calls = []
-    interrupt_at_call = [3]
+def right_from_sample(first_right: dict[int, int], calls: list, interrupt_at: list):
+    """A stub sampler: the question about N kg is answered right from its ``first_right[N]``-th sample on."""
+    seen: dict[int, int] = {}
 
     def sampler(prompts, count, temperature):
         calls.append(len(prompts))
-        if len(calls) == interrupt_at_call[0]:
+        if len(calls) == interrupt_at[0]:
             raise _Interrupted
-        # right answer only for even quantities, and only as the last of the samples
-        return [[f"<answer>{int(p.split()[4]) * 500}</answer>"] * (count - 1)
-                + [f"<answer>{int(p.split()[4]) * (1000 if int(p.split()[4]) % 2 == 0 else 7)}</answer>"]
-                for p in prompts]
+        completions = []
+        for prompt in prompts:
+            n = int(prompt.split()[4])
+            drawn = range(seen.get(n, 0) + 1, seen.get(n, 0) + count + 1)
+            seen[n] = drawn[-1]
+            completions.append([f"<answer>{n * (1000 if k >= first_right.get(n, 99) else 7)}</answer>" for k in drawn])
+        return completions
 
+    return sampler
+
+
+def test_rejection_sampling_keeps_only_correct_rows_and_resumes(tiny, tmp_path):
+    rows = [[f"How many g in {n} kg?", n * 1000.0] for n in range(1, 9)]
+    first_right = {2: 3, 4: 1, 6: 2, 8: 1}  # even quantities only, some at their first sample
+    calls, interrupt_at = [], [4]
+    sampler = right_from_sample(first_right, calls, interrupt_at)
     output = tmp_path / "rft.json"
     with pytest.raises(_Interrupted):
         datagen.generate_dataset(output, 3, 0.7, model=tiny, sampler=sampler, questions=rows, chunk_size=2)
     partial = output.with_name("rft.json.partial.jsonl")
-    assert len(partial.read_text().splitlines()) == 4 and not output.exists()
+    assert calls == [2, 2, 2, 2], "rounds of one sample: questions 1 and 2 three times, then an interruption"
+    assert len(partial.read_text().splitlines()) == 2 and not output.exists()
 
     calls.clear()
-    interrupt_at_call[0] = -1
+    interrupt_at[0] = -1
     kept = datagen.generate_dataset(output, 3, 0.7, model=tiny, sampler=sampler, questions=rows, chunk_size=2)
-    assert sum(calls) == 4, "only the questions not yet sampled are sampled again"
+    # 3 and 4: 4 is kept at once, 3 alone twice more; 5 and 6: 6 in round two; 7 and 8: as 3 and 4
+    assert calls == [2, 1, 1, 2, 2, 1, 2, 1, 1], "only questions not yet sampled, and not yet kept, are sampled"
     assert [row[0] for row in kept] == [f"How many g in {n} kg?" for n in (2, 4, 6, 8)]
     assert json.loads(output.read_text()) == kept
     assert all(tiny.parse_answer(row[2]) == row[1] for row in kept)
     assert not partial.exists()
+
+
+def test_rejection_sampling_in_one_round_keeps_the_same_chains(tiny, tmp_path):
+    rows = [[f"How many g in {n} kg?", n * 1000.0] for n in range(1, 9)]
+    first_right = {2: 3, 4: 1, 6: 2, 8: 1}
+    calls = []
+    kept = datagen.generate_dataset(tmp_path / "rft.json", 3, 0.7, model=tiny, questions=rows, chunk_size=4,
+                                    sampler=right_from_sample(first_right, calls, [-1]), per_round=3)
+    assert calls == [4, 4], "all three samples of a chunk's questions in one call"
+    assert [row[0] for row in kept] == [f"How many g in {n} kg?" for n in (2, 4, 6, 8)]
+    with pytest.raises(ValueError, match="per_round >= 1"):
+        datagen.generate_dataset(tmp_path / "x.json", 3, 0.7, model=tiny, questions=rows, per_round=0)
