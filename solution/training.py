@@ -24,6 +24,12 @@ from pathlib import Path
 IGNORE_INDEX = -100
 MIN_RELATIVE_DROP = 1e-3
 """The end loss must be at least this share below the start loss for a run to count as learning."""
+LOSS_PROBE_EXAMPLES = 64
+"""Training examples (evenly spread) whose loss is measured before and after training.
+
+The loss of the first logged step is one batch's, and with batches grouped by length that batch
+can be unlike the rest: continuing the SFT adapter on RFT data, the first batch held direct-answer
+rows the adapter already knew (loss 0.004) while the whole mix started near 0.4."""
 
 
 class TrainingDataError(ValueError):
@@ -127,7 +133,8 @@ def check_loss_fell(losses: list[float]) -> tuple[float, float]:
     start, end = losses[0], losses[-1]
     if not (math.isfinite(end) and end < start * (1 - MIN_RELATIVE_DROP)):
         raise LossDidNotFallError(f"training loss did not fall (start {start:.4f}, end {end:.4f}); the adapter "
-                                  f"was not saved; change --learning-rate or check the training data")
+                                  f"was not saved into the package; change --learning-rate or check the training "
+                                  f"data")
     return start, end
 
 
@@ -144,6 +151,27 @@ def _loss_recorder():
                 self.losses.append(float(logs["loss"]))
 
     return LossRecorder()
+
+
+def probe_loss(model, examples: list[dict], collator, count: int = LOSS_PROBE_EXAMPLES, batch_size: int = 16) -> float:
+    """Mean loss per supervised token of ``count`` evenly spread ``examples`` (no gradient, eval mode)."""
+    import torch
+
+    chosen = examples[::max(1, len(examples) // count)][:count]
+    was_training = model.training
+    model.eval()
+    total = tokens = 0.0
+    with torch.no_grad():
+        for start in range(0, len(chosen), batch_size):
+            batch = {k: v.to(model.device) for k, v in collator(chosen[start:start + batch_size]).items()}
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+            labels = batch["labels"][:, 1:]
+            losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), labels,
+                                                       ignore_index=IGNORE_INDEX, reduction="sum")
+            total += float(losses)
+            tokens += int((labels != IGNORE_INDEX).sum())
+    model.train(was_training)
+    return total / max(tokens, 1)
 
 
 def folder_megabytes(folder: Path) -> float:
@@ -169,8 +197,10 @@ def train_lora(model, tokenizer, pairs: list[tuple[str, str]], config: LoraTrain
     its tokenizer-free config and ``training_config.json`` (``config``, the example count, the
     start and end loss, and ``metadata``).  With ``init_adapter``, training continues from that
     adapter instead of a fresh one.  With ``package_dir``, an ``adapter_dir`` outside it is refused
-    before training.  A loss that did not fall raises :class:`LossDidNotFallError` and saves
-    nothing, so the adapter that was there stays.  Returns ``adapter_dir``.
+    before training.  The start and end loss are measured on the same training examples before and
+    after training (:func:`probe_loss`); a loss that did not fall raises
+    :class:`LossDidNotFallError`, leaves the adapter that was in ``adapter_dir`` as it was and keeps
+    the new one in ``run_dir`` for a look.  Returns ``adapter_dir``.
     """
     import math
 
@@ -216,17 +246,22 @@ def train_lora(model, tokenizer, pairs: list[tuple[str, str]], config: LoraTrain
         train_sampling_strategy="group_by_length",  # batches of similar length waste less compute on padding
     )
     losses = _loss_recorder()
-    trainer = Trainer(
-        model=model,
-        args=arguments,
-        train_dataset=examples,
-        data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX, padding=True),
-        callbacks=[losses],
-    )
+    collator = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX, padding=True)
+    before = probe_loss(model, examples, collator)
+    trainer = Trainer(model=model, args=arguments, train_dataset=examples, data_collator=collator, callbacks=[losses])
     trainer.train()
+    after = probe_loss(model, examples, collator)
     tokenizer.padding_side = "left"
-    start, end = check_loss_fell(losses.losses)
-    print(f"loss: start {start:.4f}, end {end:.4f} ({len(losses.losses)} logged values)", flush=True)
+    logged = ", ".join(f"{loss:.4f}" for loss in losses.losses[:1] + losses.losses[-1:])
+    print(f"loss: start {before:.4f}, end {after:.4f} (on {min(len(examples), LOSS_PROBE_EXAMPLES)} training "
+          f"examples before and after; first and last logged step: {logged})", flush=True)
+    try:
+        start, end = check_loss_fell([before, after])
+    except LossDidNotFallError as error:
+        kept = Path(run_dir) / "adapter-loss-did-not-fall"
+        save_adapter(model, kept, {**asdict(config), "examples": len(examples), "start_loss": before,
+                                   "end_loss": after})
+        raise LossDidNotFallError(f"{error}; this run's adapter is kept for a look in {kept}") from None
     save_adapter(model, adapter_dir, {**asdict(config), "examples": len(examples),
                                       "init_adapter": Path(init_adapter).name if init_adapter else None,
                                       "start_loss": start, "end_loss": end, **(metadata or {})})

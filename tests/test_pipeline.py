@@ -30,6 +30,8 @@ from solution.training import (
     LoraTrainingConfig,
     LossDidNotFallError,
     check_loss_fell,
+    probe_loss,
+    tokenize_example,
     train_lora,
 )
 
@@ -232,6 +234,7 @@ def test_training_reports_its_diagnostics_and_saves_the_losses(tiny_model_dir, t
         assert expected in printed
     saved = json.loads((adapter / "training_config.json").read_text())
     assert saved["end_loss"] < saved["start_loss"]
+    assert f"loss: start {saved['start_loss']:.4f}, end {saved['end_loss']:.4f} (on" in printed
 
 
 def test_a_loss_that_does_not_fall_is_an_error_and_keeps_the_old_adapter(tiny_model_dir, tiny_llm, tmp_path):
@@ -241,8 +244,29 @@ def test_a_loss_that_does_not_fall_is_an_error_and_keeps_the_old_adapter(tiny_mo
     with pytest.raises(LossDidNotFallError, match="did not fall") as error:  # the same batch, barely a step
         _tiny_training(tiny_model_dir, tiny_llm, tmp_path, adapter, tmp_path / "pkg", pairs=PAIRS[:1] * 4,
                        epochs=2, learning_rate=1e-9)
-    assert "\n" not in str(error.value) and "not saved" in str(error.value)
+    assert "\n" not in str(error.value) and "not saved into the package" in str(error.value)
     assert (adapter / "adapter_model.safetensors").read_text() == "the previous adapter"
+    kept = tmp_path / "run" / "adapter-loss-did-not-fall"
+    assert str(kept) in str(error.value) and (kept / "adapter_config.json").is_file(), "the run's work is kept"
+
+
+def test_the_start_and_end_loss_are_the_mean_over_every_supervised_token(tiny_model_dir, tiny_llm):
+    import torch
+    from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = tiny_llm.tokenizer
+    examples = [tokenize_example(tokenizer, q, c, 64) for q, c in PAIRS]
+    collator = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True)
+    total = tokens = 0.0
+    with torch.no_grad():
+        for example in examples:  # one at a time: the model's own mean loss, weighted by supervised tokens
+            batch = collator([example])
+            supervised = int((batch["labels"][:, 1:] != -100).sum())
+            total += float(model(**batch).loss) * supervised
+            tokens += supervised
+    assert probe_loss(model, examples, collator, batch_size=3) == pytest.approx(total / tokens, rel=1e-4)
+    assert probe_loss(model, examples[:1], collator) != pytest.approx(probe_loss(model, examples[1:], collator))
 
 
 def test_the_loss_check_needs_the_end_below_the_start():
