@@ -44,7 +44,7 @@ BUSY_LOAD = 0.5
 BUSY_SPREAD = 2.0
 """... or when the slowest of the repeated timings took more than this multiple of the fastest."""
 SPEED_REPEATS = 3
-MEASUREMENT = 3
+MEASUREMENT = 4
 """Version of :func:`measure_speed`'s method: figures taken by an older method are measured again."""
 WORKER_START_S = 15
 """Allowance for a worker's interpreter start and imports, on top of the measured work."""
