@@ -132,8 +132,9 @@ _SPELLING = re.compile(
 def _is_unit_word(question: str, start: int, end: int) -> bool:
     """Whether a symbol that is also a word (``in``) stands where a unit stands, not a preposition.
 
-    A preposition: before a number ("in 5 ft").  A unit: right after a number ("3 in").  A
-    preposition: before a unit ("in cm") or in "in terms of".  A unit: at the end of a clause
+    A preposition: before a number ("in 5 ft").  A unit: right after a number ("3 in").  Before
+    another such word, one of the two is the unit ("in in 1 cm?", "In in, ...").  A preposition:
+    before a unit ("in cm") or in "in terms of".  A unit: at the end of a clause
     ("into in?"), before "to" ("from in to cm"), or after a word that asks for a noun ("how many
     in", "in in terms").  Anything else: a preposition.
     """
@@ -142,7 +143,11 @@ def _is_unit_word(question: str, start: int, end: int) -> bool:
         return False
     if _AFTER_QUANTITY.search(before):
         return True
-    if _SPELLING.match(after) or re.match(r"terms\s+of\b", after):
+    following = _SPELLING.match(after)
+    if following and following.group(1) in _WORD_SYMBOLS:
+        at = len(question) - len(after)
+        return not _is_unit_word(question, at, at + len(following.group(1)))  # "in in 1 cm": one of each
+    if following or re.match(r"terms\s+of\b", after):
         return False
     if not after or after[0] in "?.!,:;=)-" or re.match(r"(to|into|equivalent|conversion)\b", after):
         return True

@@ -55,6 +55,8 @@ def test_unit_pair_reads_source_and_target_of_every_generated_phrasing(seed):
     ("How do we express 7 mm in terms of in?", "millimeter", "inch"),
     ("What does 6 mm equal in in terms?", "millimeter", "inch"),
     ("In in, how much is 10 m?", "meter", "inch"),
+    ("in in 1 centimetres?", "centimeter", "inch"),
+    ("How many in in 2 ft?", "foot", "inch"),
     ("Convert in to cm: 5", "inch", "centimeter"),
     ("I need the in to yd conversion for 1 units.", "inch", "yard"),
     ("what is 7 mm3 in ounces", "millimeter**3", "fluid_ounce"),
