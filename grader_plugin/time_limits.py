@@ -6,7 +6,7 @@ honest hand-in needs minutes, so a fixed limit either fails honest work on slow 
 hangs run for long on fast ones.  A trusted worker (no hand-in code,
 :func:`grader_plugin.worker.tasks.measure_speed`) loads the base model course hand-ins load and
 times the grader's own decoding; the figures are kept a day per model files, device and machine,
-or only :data:`BUSY_KEEP_S` when the machine was busy while they were taken (figures taken beside
+or only :data:`BUSY_KEEP_S` when other work kept the machine busy while they were taken (figures taken beside
 another job were up to 250 times the quiet machine's, and kept a day they gave a 20-question part
 a limit of hours).
 Each part's limit is :data:`MULTIPLE` times the estimated time of that part's work (:data:`WORK`:
@@ -40,11 +40,13 @@ KEEP_S = 24 * 3600
 BUSY_KEEP_S = 600
 """Figures taken while the machine was busy are measured again after ten minutes."""
 BUSY_LOAD = 0.5
-"""The machine counts as busy when its load average per CPU exceeds this as measuring starts..."""
+"""The machine counts as busy when other processes than the grader's used more than this share of
+its CPUs while it measured (or, where that cannot be read, its load average per CPU as measuring
+started)..."""
 BUSY_SPREAD = 2.0
 """... or when the slowest of the repeated timings took more than this multiple of the fastest."""
 SPEED_REPEATS = 3
-MEASUREMENT = 4
+MEASUREMENT = 5
 """Version of :func:`measure_speed`'s method: figures taken by an older method are measured again."""
 WORKER_START_S = 15
 """Allowance for a worker's interpreter start and imports, on top of the measured work."""
@@ -88,9 +90,42 @@ def _stored(model: str, folder, device: str | None) -> Path:
     return cache_dir() / "speed" / f"{digest}.json"
 
 
+def _cpu_seconds() -> tuple[float, float] | None:
+    """CPU seconds the whole machine and this process with its finished children have used so far.
+
+    Linux only (``/proc/stat``); None elsewhere.
+    """
+    import resource
+
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    if fields[0] != "cpu" or len(fields) < 9:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[1:9])
+    machine = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    own = sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+    return machine, own
+
+
+def others_share(before: tuple[float, float] | None, after: tuple[float, float] | None, seconds: float) -> float:
+    """The share of the machine's CPUs that other processes used between two :func:`_cpu_seconds`.
+
+    Falls back to the load average per CPU where ``/proc/stat`` cannot be read.  The grader's own
+    earlier work does not count (a load average would: it lags a minute behind).
+    """
+    cpus = os.cpu_count() or 1
+    if before is None or after is None or seconds <= 0:
+        return os.getloadavg()[0] / cpus
+    others = (after[0] - before[0]) - (after[1] - before[1])
+    return max(0.0, others) / (seconds * cpus)
+
+
 def keep_seconds(speed: dict) -> float:
     """How long figures stay in use: a day when the machine was quiet while they were taken."""
-    busy = speed.get("load_per_cpu", 0.0) > BUSY_LOAD or speed.get("spread", 1.0) > BUSY_SPREAD
+    busy = speed.get("others_per_cpu", 0.0) > BUSY_LOAD or speed.get("spread", 1.0) > BUSY_SPREAD
     return BUSY_KEEP_S if busy else KEEP_S
 
 
@@ -115,11 +150,12 @@ def measured_speed(context) -> dict | None:
         prompts = [q.text for q in context.public_questions(SPEED_PROMPTS)]
         payload = {"model": model, "device": context.settings.device, "prompts": prompts,
                    "steps": SPEED_STEPS, "prefill_tokens": SPEED_PREFILL_TOKENS, "repeats": SPEED_REPEATS}
-        load = os.getloadavg()[0] / (os.cpu_count() or 1)
+        before, started = _cpu_seconds(), time.perf_counter()
         outcome = context.run_worker(measure_speed, payload, timeout=SPEED_TIMEOUT_S, label="measuring this machine")
+        others = others_share(before, _cpu_seconds(), time.perf_counter() - started)
         speed = None
         if outcome.ok:
-            speed = {**outcome.data, "load_per_cpu": load, "measured_at": time.time(), "model": model}
+            speed = {**outcome.data, "others_per_cpu": others, "measured_at": time.time(), "model": model}
         if speed is not None:
             stored.parent.mkdir(parents=True, exist_ok=True)
             stored.write_text(json.dumps(speed))

@@ -270,7 +270,7 @@ def test_speed_figures_taken_on_a_busy_machine_are_measured_again_soon(tmp_path,
                                model_folder=lambda name: None, run_worker=run_worker,
                                public_questions=lambda n: [SimpleNamespace(text=f"q{i}") for i in range(n)])
 
-    monkeypatch.setattr(time_limits.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    monkeypatch.setattr(time_limits, "_cpu_seconds", lambda: (100.0, 10.0))  # nothing else ran meanwhile
     busy = time_limits.measured_speed(context())
     assert time_limits.keep_seconds(busy) == time_limits.BUSY_KEEP_S
     assert time_limits.measured_speed(context()) == busy and len(taken) == 1  # still fresh
@@ -280,7 +280,20 @@ def test_speed_figures_taken_on_a_busy_machine_are_measured_again_soon(tmp_path,
     assert len(taken) == 2 and time_limits.keep_seconds(quiet) == time_limits.KEEP_S
     monkeypatch.setattr(time_limits.time, "time", lambda: now + time_limits.KEEP_S / 2)
     assert time_limits.measured_speed(context()) == quiet and len(taken) == 2
-    assert time_limits.keep_seconds({**quiet, "load_per_cpu": 0.9}) == time_limits.BUSY_KEEP_S
+    assert time_limits.keep_seconds({**quiet, "others_per_cpu": 0.9}) == time_limits.BUSY_KEEP_S
+
+
+def test_only_other_processes_cpu_time_makes_the_machine_busy(monkeypatch):
+    """The grader's own CPU time (its workers') is taken out; what is left over the wall time is others'."""
+    from grader_plugin import time_limits
+
+    monkeypatch.setattr(time_limits.os, "cpu_count", lambda: 2)
+    assert time_limits.others_share((100.0, 10.0), (120.0, 30.0), 10.0) == 0.0  # all of it the grader's
+    assert time_limits.others_share((100.0, 10.0), (135.0, 30.0), 10.0) == pytest.approx(0.75)
+    monkeypatch.setattr(time_limits.os, "getloadavg", lambda: (1.6, 1.0, 1.0))
+    assert time_limits.others_share(None, (1.0, 1.0), 10.0) == pytest.approx(0.8)  # no /proc/stat: load average
+    measured = time_limits._cpu_seconds()
+    assert measured is None or (measured[0] > 0 and measured[1] > 0)
 
 
 def test_speed_measurement_keeps_the_fastest_of_its_repeats(tiny_model_dir):
