@@ -46,7 +46,7 @@ started)..."""
 BUSY_SPREAD = 2.0
 """... or when the slowest of the repeated timings took more than this multiple of the fastest."""
 SPEED_REPEATS = 3
-MEASUREMENT = 5
+MEASUREMENT = 6
 """Version of :func:`measure_speed`'s method: figures taken by an older method are measured again."""
 WORKER_START_S = 15
 """Allowance for a worker's interpreter start and imports, on top of the measured work."""
@@ -91,12 +91,7 @@ def _stored(model: str, folder, device: str | None) -> Path:
 
 
 def _cpu_seconds() -> tuple[float, float] | None:
-    """CPU seconds the whole machine and this process with its finished children have used so far.
-
-    Linux only (``/proc/stat``); None elsewhere.
-    """
-    import resource
-
+    """CPU seconds the whole machine and this process have used so far (Linux ``/proc/stat``; else None)."""
     try:
         fields = Path("/proc/stat").read_text().splitlines()[0].split()
     except (OSError, IndexError):
@@ -104,22 +99,22 @@ def _cpu_seconds() -> tuple[float, float] | None:
     if fields[0] != "cpu" or len(fields) < 9:
         return None
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[1:9])
-    machine = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-    own = sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
-                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
-    return machine, own
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK"), time.process_time()
 
 
-def others_share(before: tuple[float, float] | None, after: tuple[float, float] | None, seconds: float) -> float:
+def others_share(before: tuple[float, float] | None, after: tuple[float, float] | None, seconds: float,
+                 worker_cpu: float = 0.0) -> float:
     """The share of the machine's CPUs that other processes used between two :func:`_cpu_seconds`.
 
-    Falls back to the load average per CPU where ``/proc/stat`` cannot be read.  The grader's own
-    earlier work does not count (a load average would: it lags a minute behind).
+    The grader's own CPU time and ``worker_cpu`` (what the measuring worker reports it used: a
+    trusted worker, and a sandbox's process tree does not hand its children's time back) are
+    taken out.  Falls back to the load average per CPU where ``/proc/stat`` cannot be read; the
+    load average would also count the grader's own earlier work, a minute behind.
     """
     cpus = os.cpu_count() or 1
     if before is None or after is None or seconds <= 0:
         return os.getloadavg()[0] / cpus
-    others = (after[0] - before[0]) - (after[1] - before[1])
+    others = (after[0] - before[0]) - (after[1] - before[1]) - worker_cpu
     return max(0.0, others) / (seconds * cpus)
 
 
@@ -152,7 +147,8 @@ def measured_speed(context) -> dict | None:
                    "steps": SPEED_STEPS, "prefill_tokens": SPEED_PREFILL_TOKENS, "repeats": SPEED_REPEATS}
         before, started = _cpu_seconds(), time.perf_counter()
         outcome = context.run_worker(measure_speed, payload, timeout=SPEED_TIMEOUT_S, label="measuring this machine")
-        others = others_share(before, _cpu_seconds(), time.perf_counter() - started)
+        others = others_share(before, _cpu_seconds(), time.perf_counter() - started,
+                              outcome.data.get("cpu_seconds", 0.0) if outcome.ok else 0.0)
         speed = None
         if outcome.ok:
             speed = {**outcome.data, "others_per_cpu": others, "measured_at": time.time(), "model": model}

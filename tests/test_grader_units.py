@@ -284,16 +284,24 @@ def test_speed_figures_taken_on_a_busy_machine_are_measured_again_soon(tmp_path,
 
 
 def test_only_other_processes_cpu_time_makes_the_machine_busy(monkeypatch):
-    """The grader's own CPU time (its workers') is taken out; what is left over the wall time is others'."""
+    """The grader's own CPU time and its worker's are taken out; what is left over the wall time is others'."""
     from grader_plugin import time_limits
 
     monkeypatch.setattr(time_limits.os, "cpu_count", lambda: 2)
-    assert time_limits.others_share((100.0, 10.0), (120.0, 30.0), 10.0) == 0.0  # all of it the grader's
-    assert time_limits.others_share((100.0, 10.0), (135.0, 30.0), 10.0) == pytest.approx(0.75)
+    assert time_limits.others_share((100.0, 10.0), (120.0, 11.0), 10.0, worker_cpu=19.0) == 0.0  # all the grader's
+    assert time_limits.others_share((100.0, 10.0), (135.0, 11.0), 10.0, worker_cpu=19.0) == pytest.approx(0.75)
     monkeypatch.setattr(time_limits.os, "getloadavg", lambda: (1.6, 1.0, 1.0))
     assert time_limits.others_share(None, (1.0, 1.0), 10.0) == pytest.approx(0.8)  # no /proc/stat: load average
     measured = time_limits._cpu_seconds()
     assert measured is None or (measured[0] > 0 and measured[1] > 0)
+
+
+def test_the_speed_worker_reports_its_own_cpu_time(tiny_model_dir):
+    from grader_plugin.worker.tasks import measure_speed
+
+    figures = measure_speed(None, {"model": str(tiny_model_dir), "device": "cpu", "prompts": ["How many cm in 2 m?"],
+                                   "steps": 2, "prefill_tokens": 20, "repeats": 1})
+    assert 0 < figures["cpu_seconds"]
 
 
 def test_speed_measurement_keeps_the_fastest_of_its_repeats(tiny_model_dir):

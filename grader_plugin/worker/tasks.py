@@ -321,6 +321,7 @@ def measure_speed(model, payload: dict) -> dict:
         "prefill_token_seconds": prefill() / int(inputs["attention_mask"].sum()),
         "spread": max(batched) / min(batched),
         "worker_seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time(),
     }
 
 
