@@ -152,7 +152,6 @@ def measured_speed(context) -> dict | None:
         speed = None
         if outcome.ok:
             speed = {**outcome.data, "others_per_cpu": others, "measured_at": time.time(), "model": model}
-        if speed is not None:
             stored.parent.mkdir(parents=True, exist_ok=True)
             stored.write_text(json.dumps(speed))
     context.cache[key] = speed
