@@ -33,6 +33,7 @@ def pipeline_command(argv: list[str]) -> int:
 
     from unitconv import model_loader
 
+    from .datagen import SAMPLERS
     from .pipeline import ROOT, STAGES, PipelinePaths, PipelineSettings, grade_summary, run_pipeline
 
     defaults = PipelineSettings(base_model="")
@@ -52,8 +53,8 @@ def pipeline_command(argv: list[str]) -> int:
                        help="training questions to sample reasoning for (datagen --limit)")
     sizes.add_argument("--oversample", type=int, default=defaults.oversample, help="samples per question")
     sizes.add_argument("--temperature", type=float, default=defaults.temperature, help="sampling temperature")
-    sizes.add_argument("--sampler", choices=("cot", "sft"), default=defaults.sampler,
-                       help="model that writes the RFT reasoning (default: cot)")
+    sizes.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler,
+                       help=f"model that writes the RFT reasoning (default: {defaults.sampler})")
     sizes.add_argument("--direct-questions", type=int, default=defaults.direct_questions,
                        help="fresh direct-answer rows mixed into RFT training")
     sizes.add_argument("--grade-questions", type=int, default=defaults.grade_questions,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .base_llm import BaseLLM
 from .data import benchmark_on_valid
-from .worked_examples import ExampleBank
+from .worked_examples import ExampleBank, WorkedExample
 
 # The answering path reads the training split where a hand-in finds it in the course's layout:
 # data/train.json beside the package (this project's data/ in a checkout; when graded, the
@@ -40,16 +40,21 @@ class CoTModel(BaseLLM):
     """The base model prompted with instructions and worked examples in its chat template."""
 
     example_count = EXAMPLE_COUNT
+    instructions = INSTRUCTIONS
 
     @property
     def example_bank(self) -> ExampleBank:
         return load_example_bank()
 
+    def example_answer(self, example: WorkedExample) -> str:
+        """How a worked example's answer is written in the prompt: ``<answer>N * factor</answer>``."""
+        return example.answer_text
+
     def format_prompt(self, question: str) -> str:
-        messages = [{"role": "system", "content": INSTRUCTIONS}]
+        messages = [{"role": "system", "content": self.instructions}]
         for example in self.example_bank.nearest(question, self.example_count):
             messages.append({"role": "user", "content": example.question})
-            messages.append({"role": "assistant", "content": example.answer_text})
+            messages.append({"role": "assistant", "content": self.example_answer(example)})
         messages.append({"role": "user", "content": question})
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 

@@ -3,15 +3,17 @@
 For each training question a sampler model writes completions at a temperature above zero, one
 at a time until one is kept or ``oversample`` were written (``--per-round`` draws more at once).
 The default sampler is the chain-of-thought model (:mod:`.cot`: the chat template with worked
-examples), which answers more questions right than the SFT model does, so RFT learns something
-the SFT model did not already know; ``--sampler sft`` samples the SFT model instead.
+examples), which answers more questions right than the SFT model does, with its examples written
+per unit (:class:`PerUnitCoTModel`) so that its chains take the SFT targets' form; ``--sampler
+cot`` samples the graded prompt as it is, ``--sampler sft`` the SFT adapter.
 
 A completion is kept in the RFT model's own format: the sampler's text up to its first
 ``</answer>``, whitespace collapsed, after one space (``" <answer>5 * 1000</answer>"``), which
 is what ``RFTModel.parse_answer`` reads and what it is trained to write after the bare question.
 The first completion per question that is correct by the course's check *and* within 0.1% of
 the answer unrounded (:func:`.rft.exactly_right`) and fits the RFT model's generation budget is
-kept as ``[question, answer, reasoning, source]`` (source ``"cot-sample"`` or ``"sft-sample"``);
+kept as ``[question, answer, reasoning, source]`` (source ``"cot-units-sample"``, ``"cot-sample"`` or
+``"sft-sample"``);
 questions with none are skipped.
 
 Finished questions are appended to ``<output>.partial.jsonl`` as each micro-batch completes,
@@ -33,24 +35,48 @@ from pathlib import Path
 from unitconv.paths import data_dir
 
 from .arithmetic import parse_tagged_answer
+from .cot import CoTModel
 from .data import Dataset, is_answer_valid
 from .rft import exactly_right
+from .targets import per_unit_answer
+from .worked_examples import WorkedExample
 
 # A sampler takes prompts, a count and a temperature and returns one list of completions per prompt,
 # like BaseLLM.batched_generate(prompts, num_return_sequences=count, temperature=temperature).
 Sampler = Callable[[list[str], int, float], list[list[str]]]
 
-SAMPLERS = ("cot", "sft")
-"""Models that can write the chains: the chain-of-thought prompt (default) or the SFT adapter."""
+SAMPLERS = ("cot-units", "cot", "sft")
+"""Models that can write the chains: the chain-of-thought prompt with its worked examples written per
+unit (default, :class:`PerUnitCoTModel`), the chain-of-thought prompt as graded, or the SFT adapter."""
 MAX_COMPLETION_TOKENS = 39
 """The RFT model generates at most 40 new tokens (``SFTModel``): a kept completion and its end token fit."""
 _SPACES = re.compile(r"\s+")
 
 
-def load_sampler_model(sampler: str = "cot", checkpoint: str | None = None):
-    """The model that writes the chains: ``cot`` (few-shot prompt) or ``sft`` (the SFT adapter)."""
+class PerUnitCoTModel(CoTModel):
+    """The chain-of-thought prompt with each worked example answered ``N * value(A) / value(B)``.
+
+    The graded prompt's examples state one factor per pair of units (``6 * 0.453592``); chains
+    copied from them teach an adapter 191 pairwise factors, and RFT on them scored below SFT
+    (``BENCHMARKS.md``).  Written per unit (:func:`.targets.per_unit_answer`), the same examples
+    yield chains in the SFT targets' form, whose values every row about a unit shares.  An example
+    whose units the reader does not find keeps its factor form.
+    """
+
+    instructions = ("You convert units. Reuse the unit values of the examples that convert the same "
+                    "units, and answer as quantity * value of the source unit / value of the target "
+                    "unit inside <answer></answer> tags.")
+
+    def example_answer(self, example: WorkedExample) -> str:
+        return per_unit_answer(example.question, example.answer) or example.answer_text
+
+
+def load_sampler_model(sampler: str = "cot-units", checkpoint: str | None = None):
+    """The model that writes the chains: ``cot-units``, ``cot`` (few-shot prompts) or ``sft`` (the adapter)."""
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if sampler == "cot-units":
+        return PerUnitCoTModel(checkpoint, max_new_tokens=40)
     if sampler == "cot":
         from .cot import load
     else:
@@ -132,7 +158,7 @@ def _sample_in_rounds(chunk, format_prompt, sample: Sampler, oversample: int, pe
 
 def generate_dataset(output_json: str | Path | None = None, oversample: int = 4, temperature: float = 0.7,
                      *, model=None, sampler: Sampler | None = None, questions: Sequence | None = None,
-                     limit: int | None = None, chunk_size: int = 16, sampler_model: str = "cot",
+                     limit: int | None = None, chunk_size: int = 16, sampler_model: str = "cot-units",
                      checkpoint: str | None = None, per_round: int = 1) -> list[list]:
     """Sample up to ``oversample`` completions per training question and keep one exactly right chain each.
 
@@ -145,7 +171,8 @@ def generate_dataset(output_json: str | Path | None = None, oversample: int = 4,
     :param sampler: overrides ``model.batched_generate`` (tests pass a stub).
     :param questions: ``[question, answer]`` rows (default: the training split).
     :param limit: use only the first ``limit`` questions.
-    :param sampler_model: ``cot`` or ``sft``: which model writes the chains, and each row's source.
+    :param sampler_model: ``cot-units``, ``cot`` or ``sft``: which model writes the chains, and each row's
+        source (``"<sampler>-sample"``).
     :param checkpoint: base model (see :mod:`unitconv.model_loader`) when ``model`` is loaded here.
     :returns: the kept ``[question, answer, reasoning, source]`` rows, also written to
         ``output_json`` (default ``data/rft.json``).
@@ -198,8 +225,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="completions per question in one call; further rounds only where none was kept")
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--limit", type=int, default=1000, help="first N training questions")
-    parser.add_argument("--sampler", choices=SAMPLERS, default="cot",
-                        help="model that writes the chains: cot (few-shot prompt, default) or sft")
+    parser.add_argument("--sampler", choices=SAMPLERS, default="cot-units",
+                        help="model that writes the chains: cot-units (few-shot prompt with per-unit examples, "
+                             "default), cot (the graded few-shot prompt) or sft")
     parser.add_argument("--base-model", default=None,
                         help="base model id or folder (default: $UNITCONV_BASE_MODEL, else the embedded one)")
     args = parser.parse_args(argv)

@@ -54,7 +54,7 @@ class PipelineSettings:
     rft_questions: int = 1000
     oversample: int = 4
     temperature: float = 0.7
-    sampler: str = "cot"
+    sampler: str = "cot-units"
     direct_questions: int = 1500
     grade_questions: int = 100
     device: str | None = field(default=None, compare=False)  # where, not what: never re-runs a stage
@@ -134,6 +134,7 @@ STAGE_TABLE = (
           lambda s: {"base_model": s.base_model, "questions": s.sft_questions}),
     Stage("rft-data", "samples reasoning for RFT and keeps the exactly right answers",
           lambda p, s: [Path(p.data_dir) / "train.json", *p.code("datagen", "cot", "worked_examples", "rft"),
+                        *p.code("targets"),
                         *([p.sft_adapter] if s.sampler == "sft" else [])],
           lambda p: [p.rft_json],
           lambda s: {"base_model": s.base_model, "questions": s.rft_questions, "oversample": s.oversample,

@@ -90,7 +90,7 @@ def train_model(output_dir: Path = MODEL_DIR, direct_questions: int = 1500, chec
     from unitconv import model_loader
 
     from .sft import MODEL_DIR as SFT_DIR
-    from .sft import training_pairs
+    from .sft import sft_prompt, training_pairs
     from .training import LoraTrainingConfig, check_adapter_location, train_lora
 
     check_adapter_location(output_dir, MODEL_DIR.parent)
@@ -103,7 +103,7 @@ def train_model(output_dir: Path = MODEL_DIR, direct_questions: int = 1500, chec
     print(f"training rows by source: {sources}", flush=True)
     model = model_loader.load_model(checkpoint)
     tokenizer = model_loader.load_tokenizer(checkpoint)
-    return train_lora(model, tokenizer, [(q, c) for q, c, _ in rows], config, RUN_DIR, Path(output_dir),
+    return train_lora(model, tokenizer, [(sft_prompt(q), c) for q, c, _ in rows], config, RUN_DIR, Path(output_dir),
                       init_adapter=sft_adapter or SFT_DIR, package_dir=MODEL_DIR.parent,
                       metadata={"sources": sources})
 

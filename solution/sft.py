@@ -25,10 +25,21 @@ RUN_DIR = Path(__file__).resolve().parent.parent / "runs" / "sft"
 TRAIN_COMMAND = "python -m solution.sft train"
 TRAIN_SEED = 31
 REWORDED_SHARE = 0.5
+PROMPT_PREFIX = "Q: "
+"""Put before every question, in training and when answering.  Without it a question that starts with
+its quantity ("6 lb is how many metric tons?") puts the number at the sequence's first position,
+which a causal model uses as an attention sink and reads back badly: the adapter trained on bare
+questions wrote another quantity for 17 of its 25 wrong answers on 400 fresh questions (0.9375);
+with this prefix at answer time alone the same adapter scored 0.98 (``BENCHMARKS.md``)."""
+
+
+def sft_prompt(question: str) -> str:
+    """The prompt the SFT and RFT adapters see for ``question``, in training and when answering."""
+    return PROMPT_PREFIX + question
 
 
 class SFTModel(BaseLLM):
-    """The fine-tuned model: the question as it is, answered with tags and an expression."""
+    """The fine-tuned model: the question after a short prefix, answered with tags and an expression."""
 
     BATCH_SIZE = 128
     """Prompts per micro-batch: the bare questions are short, so a decoding step costs about the same
@@ -41,7 +52,7 @@ class SFTModel(BaseLLM):
         super().__init__(checkpoint, **kwargs)
 
     def format_prompt(self, question: str) -> str:
-        return question
+        return sft_prompt(question)
 
 
 def load(checkpoint: str | None = None, **kwargs) -> SFTModel:
@@ -51,6 +62,8 @@ def load(checkpoint: str | None = None, **kwargs) -> SFTModel:
 
 def training_pairs(count: int, seed: int = TRAIN_SEED, reworded_share: float = REWORDED_SHARE) -> list[tuple[str, str]]:
     """``(question, completion)`` pairs of fresh questions, none of them in the validation split.
+
+    The questions are bare; :func:`sft_prompt` makes them prompts for training.
 
     A ``reworded_share`` of them is put in other words than the generator's
     (:func:`.targets.reworded`), so that the model reads questions worded by anyone.
@@ -79,7 +92,7 @@ def train_model(output_dir: Path = MODEL_DIR, questions: int = 4000, reworded_sh
     config = LoraTrainingConfig(**config_overrides)
     model = model_loader.load_model(checkpoint)
     tokenizer = model_loader.load_tokenizer(checkpoint)
-    pairs = training_pairs(questions, reworded_share=reworded_share)
+    pairs = [(sft_prompt(q), completion) for q, completion in training_pairs(questions, reworded_share=reworded_share)]
     return train_lora(model, tokenizer, pairs, config, RUN_DIR, Path(output_dir))
 
 

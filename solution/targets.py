@@ -6,12 +6,13 @@ byte).  A question converting N units of A into B is answered ``N * value(A) / v
 
 from __future__ import annotations
 
+import math
 import random
 
 from unitconv.questions import Question
 from unitconv.units import UNITS, Unit, convert
 
-from .arithmetic import compact_number
+from .arithmetic import compact_number, evaluate_number
 
 BASE_UNITS = {"length": "meter", "mass": "gram", "volume": "liter", "time": "second",
               "speed": "meter/second", "data": "byte"}
@@ -30,6 +31,26 @@ def answer_expression(question: Question) -> str:
     unsure whether a division follows tends to loop on ``/ 1 / 1``.
     """
     return f"{question.quantity} * {base_value(question.source)} / {base_value(question.target)}"
+
+
+def per_unit_answer(question: str, answer: float) -> str | None:
+    """``<answer>N * value(A) / value(B)</answer>`` for a stored row: the SFT targets' form.
+
+    The two values are each unit's size in its family's base unit (:func:`base_value`, six
+    significant digits), for the units the reader finds in the question; None when it finds no
+    pair, or when the expression is off the stored answer by more than 1e-4 (more than the values'
+    rounding: a misread unit, such as a mass ounce for a fluid one, is off by 4% or more).
+    """
+    from .worked_examples import quantity_of, unit_pair
+
+    quantity, pair = quantity_of(question), unit_pair(question)
+    if not quantity or pair.source is None or pair.target is None:
+        return None
+    source, target = (next(u for u in UNITS if u.key == key) for key in (pair.source, pair.target))
+    expression = f"{quantity} * {base_value(source)} / {base_value(target)}"
+    if not math.isclose(evaluate_number(expression), answer, rel_tol=1e-4):
+        return None
+    return f"<answer>{expression}</answer>"
 
 
 def answer_completion(question: Question) -> str:

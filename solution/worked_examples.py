@@ -226,6 +226,7 @@ class WorkedExample:
     quantity: int
     pair: UnitPair
     wording: frozenset[str]
+    answer: float = math.nan
 
 
 class ExampleBank:
@@ -233,7 +234,7 @@ class ExampleBank:
 
     def __init__(self, rows: Iterable[tuple[str, float]]):
         self.examples = [
-            WorkedExample(question, text, quantity_of(question), unit_pair(question), _wording(question))
+            WorkedExample(question, text, quantity_of(question), unit_pair(question), _wording(question), float(answer))
             for question, answer in rows
             if (text := worked_answer(question, float(answer)))
         ]

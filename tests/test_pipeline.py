@@ -8,12 +8,13 @@ stages on the tiny model: a few LoRA steps, stubbed sampling, the grader's own b
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from solution import datagen
+from solution import cot, datagen
 from solution.__main__ import main as solution_main
 from solution.pipeline import (
     STAGES,
@@ -308,7 +309,7 @@ def test_cot_samples_are_kept_only_when_exact_and_in_the_rft_format_with_their_s
         return [samples[prompt.split()[4]] for prompt in prompts]
 
     kept = datagen.generate_dataset(tmp_path / "rft.json", 2, 0.7, model=tiny_llm, sampler=sampler, questions=rows)
-    assert kept == [["How many g in 5 kg?", 5000.0, " So: <answer>5 * 1000</answer>", "cot-sample"]]
+    assert kept == [["How many g in 5 kg?", 5000.0, " So: <answer>5 * 1000</answer>", "cot-units-sample"]]
     assert json.loads((tmp_path / "rft.json").read_text()) == kept
     from solution.rft import RFTModel
 
@@ -326,16 +327,25 @@ def test_rft_training_pairs_are_the_bare_question_and_read_rows_with_or_without_
         ("How many g in 6 kg?", " <answer>6 * 1000</answer>", "cot-sample")]
 
 
-def test_the_default_sampler_is_the_cot_prompt_with_worked_examples(tiny_model_dir, tmp_path):
-    prompts = []
+def test_the_default_sampler_is_the_cot_prompt_with_worked_examples_written_per_unit(tiny_model_dir, tmp_path):
+    prompts = {}
 
-    def sampler(batch, count, temperature):
-        prompts.extend(batch)
-        return [["<answer>2 * 1000</answer>"] * count for _ in batch]
+    def recorder(name):
+        def sampler(batch, count, temperature):
+            prompts[name] = batch[0]
+            return [["<answer>2 * 1000 / 1</answer>"] * count for _ in batch]
+        return sampler
 
-    kept = datagen.generate_dataset(tmp_path / "rft.json", 2, 0.7, sampler=sampler, checkpoint=str(tiny_model_dir),
-                                    questions=[["How many grams are in 2 kilograms?", 2000.0]])
-    assert "You convert units" in prompts[0] and prompts[0].count("<answer>") >= 2, "instructions and examples"
-    assert kept[0][3] == "cot-sample"
+    question = [["How many grams are in 2 kilograms?", 2000.0]]
+    kept = datagen.generate_dataset(tmp_path / "rft.json", 2, 0.7, sampler=recorder("default"),
+                                    checkpoint=str(tiny_model_dir), questions=question)
+    datagen.generate_dataset(tmp_path / "graded.json", 2, 0.7, sampler=recorder("cot"), sampler_model="cot",
+                             checkpoint=str(tiny_model_dir), questions=question)
+    per_unit = re.findall(r"<answer>(\d+) \* 1000 / 1</answer>", prompts["default"])
+    assert "You convert units" in prompts["default"] and len(per_unit) == cot.EXAMPLE_COUNT, prompts["default"]
+    assert "2" not in per_unit, "never the asked quantity"
+    # the graded prompt's examples, the same questions, each with its one factor
+    assert re.findall(r"<answer>(\d+) \* 1000</answer>", prompts["cot"]) == per_unit
+    assert kept[0][3] == "cot-units-sample"
     with pytest.raises(ValueError, match="unknown sampler"):
         datagen.generate_dataset(tmp_path / "x.json", sampler_model="gpt", questions=[])

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 from solution.arithmetic import compact_number, evaluate_number
 from solution.data import is_answer_valid
-from solution.targets import answer_completion, answer_expression
+from solution.targets import answer_completion, answer_expression, per_unit_answer
+from unitconv.paths import data_dir
 from unitconv.questions import Question
 from unitconv.units import FAMILIES, convert, units_of
 
@@ -28,3 +30,34 @@ def test_compact_numbers_keep_six_significant_digits_and_use_exponents_at_the_ex
     assert compact_number(0.3048) == "0.3048" and compact_number(86400) == "86400"
     for value in (1.234567e12, 9.87654321e-9, 12345.678, 0.00123456):
         assert math.isclose(float(compact_number(value)), value, rel_tol=1e-5)
+
+
+def test_a_stored_row_is_written_per_unit_only_when_the_units_read_give_its_answer():
+    rows = json.loads((data_dir() / "train.json").read_text())
+    for question, answer in rows[:300]:
+        written = per_unit_answer(question, answer)
+        assert written is not None, question
+        assert math.isclose(evaluate_number(written[len("<answer>"):-len("</answer>")]), answer, rel_tol=1e-4)
+    assert per_unit_answer("How many ounces in 2 pounds?", 32.0) == "<answer>2 * 453.592 / 28.3495</answer>"
+    # the same words with a fluid-ounce answer (4% off): a misread unit is never shown as an example
+    assert per_unit_answer("How many ounces in 2 pounds?", 32.0 * 28.3495 / 29.5735) is None
+    assert per_unit_answer("How many in 5?", 5.0) is None, "no units read"
+
+
+def test_sft_and_rft_train_on_the_prompts_they_answer(monkeypatch):
+    """Both adapters see ``sft_prompt(question)`` in training, the prompt ``format_prompt`` gives."""
+    from solution import rft, sft, training
+    from unitconv import model_loader
+
+    captured = {}
+    monkeypatch.setattr(model_loader, "load_model", lambda checkpoint=None: None)
+    monkeypatch.setattr(model_loader, "load_tokenizer", lambda checkpoint=None: None)
+    monkeypatch.setattr(training, "train_lora", lambda model, tokenizer, pairs, *args, **kwargs:
+                        captured.setdefault("pairs", []).extend(pairs))
+    sft.train_model(questions=6)
+    rft.train_model(direct_questions=3, rft_json=data_dir() / "rft.json")
+    prompts = [prompt for prompt, _ in captured["pairs"]]
+    assert len(prompts) > 9 and all(prompt.startswith(sft.PROMPT_PREFIX) for prompt in prompts)
+    question = prompts[0][len(sft.PROMPT_PREFIX):]
+    assert sft.SFTModel.format_prompt(None, question) == prompts[0] == sft.sft_prompt(question)
+    assert not question.startswith(sft.PROMPT_PREFIX) and question[0].isalnum()
