@@ -3,13 +3,16 @@
     python benchmarks/accuracy.py cot sft rft [--public 100] [--fresh 1000] [--fresh-seed 777]
                                   [--independent 400] [--independent-seed 4242]
                                   [--sets public fresh independent] [--wrong FILE]
+                                  [--sft-prompt-prefix TEXT]
 
 Fresh questions come from the generator with a seed of their own and exclude every stored
 training and validation question, so they measure generalisation, not memory.  Independent
 questions (``benchmarks/independent_questions.py``) are worded by another author than the
 generator's, with unit spellings the generator never writes, so they measure whether the
 reference reads questions it has never seen the like of.  ``--wrong FILE`` writes every wrong
-answer (part, set, question, answer, expected) as JSON lines.
+answer (part, set, question, answer, expected) as JSON lines.  ``--sft-prompt-prefix`` replaces
+what the SFT and RFT prompts put before the question (``solution.sft.PROMPT_PREFIX``; ``""`` for
+the bare question), to measure what the prefix does to an adapter.
 """
 
 from __future__ import annotations
@@ -73,7 +76,15 @@ def main() -> None:
     parser.add_argument("--independent-seed", type=int, default=4242)
     parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS))
     parser.add_argument("--wrong", type=Path, default=None, help="write wrong answers here (JSON lines)")
+    parser.add_argument("--sft-prompt-prefix", default=None,
+                        help="text before the question in SFT/RFT prompts instead of solution.sft.PROMPT_PREFIX "
+                             "(backslash escapes such as \\n are read)")
     args = parser.parse_args()
+    if args.sft_prompt_prefix is not None:
+        import solution.sft
+
+        solution.sft.PROMPT_PREFIX = args.sft_prompt_prefix.encode().decode("unicode_escape")
+        print(f"SFT/RFT prompt prefix: {solution.sft.PROMPT_PREFIX!r}")
 
     sets = question_sets(args)
     print(f"machine: {machine()}, python {platform.python_version()}")

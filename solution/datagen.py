@@ -9,7 +9,8 @@ cot`` samples the graded prompt as it is, ``--sampler sft`` the SFT adapter.
 
 A completion is kept in the RFT model's own format: the sampler's text up to its first
 ``</answer>``, whitespace collapsed, after one space (``" <answer>5 * 1000</answer>"``), which
-is what ``RFTModel.parse_answer`` reads and what it is trained to write after the bare question.
+is what ``RFTModel.parse_answer`` reads and what it is trained to write after the question (its
+SFT prompt, no examples).
 The first completion per question that is correct by the course's check *and* within 0.1% of
 the answer unrounded (:func:`.rft.exactly_right`) and fits the RFT model's generation budget is
 kept as ``[question, answer, reasoning, source]`` (source ``"cot-units-sample"``, ``"cot-sample"`` or

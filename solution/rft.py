@@ -3,8 +3,8 @@
 ``data/rft.json`` holds reasoning the chain-of-thought model (:mod:`.cot`, its prompt with worked
 examples) sampled at temperature 0.7 on training questions, kept only when correct by the
 course's check and within 0.1% unrounded (``python -m solution.datagen``).  The RFT model is
-trained to write that reasoning and answer from the bare question, with no worked examples in
-its prompt: what the few-shot prompt gets right becomes the adapter's own.  Training continues
+trained to write that reasoning and answer from the question alone (the SFT prompt), with no
+worked examples: what the few-shot prompt gets right becomes the adapter's own.  Training continues
 from the SFT adapter on those chains mixed with freshly generated direct-answer rows in the
 program-aided format; the adapter's ``training_config.json`` counts the rows of each source.
 
