@@ -9,6 +9,7 @@ decoding, the measurement of this machine, and the grader's own work between wor
 total and a table per part, as BENCHMARKS.md shows it.
 
 Usage: python benchmarks/grading_time.py [PATH] [--parts cot] [--questions 20] [--record docs/run.txt] [grade options]
+       python benchmarks/grading_time.py --from-json runs/pipeline/grade.json   (the table of a finished run)
 """
 
 from __future__ import annotations
@@ -63,7 +64,12 @@ def main() -> None:
     parser.add_argument("--parts", default=None, help="comma-separated parts (default: all)")
     parser.add_argument("--questions", type=int, default=None)
     parser.add_argument("--record", default=None, help="keep a terminal recording of the run (needs `script`)")
+    parser.add_argument("--from-json", type=Path, default=None,
+                        help="print the table of an existing JSON report (runs/pipeline/grade.json); grade nothing")
     args, extra = parser.parse_known_args()  # anything else goes to the grade command as it is
+    if args.from_json:
+        print("\n".join(table(json.loads(args.from_json.read_text()), f"the report `{args.from_json}`")))
+        return
 
     report = Path(tempfile.mkdtemp(prefix="grading-time-")) / "grade.json"
     command = [sys.executable, "-m", "grader_plugin", "grade", args.path, "--grade-json", str(report)]
@@ -81,12 +87,14 @@ def main() -> None:
     total = time.perf_counter() - started
     if not report.is_file():
         sys.exit(f"grading_time: the grading run wrote no report ({report}); see its output above")
-    results = json.loads(report.read_text())
-    times = results["extra_data"].get("time", {})
+    print("\n".join(table(json.loads(report.read_text()), f"`{shlex.join(shown)}`, **{total:.0f} s** wall in all")))
 
+
+def table(results: dict, run: str) -> list[str]:
+    """The lines BENCHMARKS.md shows for one JSON report: the run, then seconds per part and phase."""
+    times = results["extra_data"].get("time", {})
     lines = [f"Measured on {datetime.date.today()} ({platform.machine()}, {os.cpu_count()} CPU cores): "
-             f"`{shlex.join(shown)}`, **{total:.0f} s** wall in all "
-             f"({results['execution_time']:.0f} s inside the grader), {results['score']:g} points.", "",
+             f"{run} ({results['execution_time']:.0f} s inside the grader), {results['score']:g} points.", "",
              "| part | seconds | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
     sums = dict.fromkeys(COLUMNS, 0.0)
     for name, figures in times.items():
@@ -96,8 +104,7 @@ def main() -> None:
         lines.append(f"| {name} | {figures['seconds']:.1f} | " + " | ".join(f"{spent[c]:.1f}" for c in COLUMNS) + " |")
     lines.append(f"| all parts | {sum(f['seconds'] for f in times.values()):.1f} | "
                  + " | ".join(f"{sums[c]:.1f}" for c in COLUMNS) + " |")
-    print("\n".join(lines))
-
+    return lines
 
 if __name__ == "__main__":
     main()
