@@ -39,7 +39,6 @@ from .arithmetic import parse_tagged_answer
 from .cot import CoTModel
 from .data import Dataset, is_answer_valid
 from .rft import exactly_right
-from .targets import per_unit_answer
 from .worked_examples import WorkedExample
 
 # A sampler takes prompts, a count and a temperature and returns one list of completions per prompt,
@@ -69,6 +68,8 @@ class PerUnitCoTModel(CoTModel):
                     "unit inside <answer></answer> tags.")
 
     def example_answer(self, example: WorkedExample) -> str:
+        from .targets import per_unit_answer  # imports pint: here, not when datagen is imported
+
         return per_unit_answer(example.question, example.answer) or example.answer_text
 
 

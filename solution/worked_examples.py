@@ -226,7 +226,7 @@ class WorkedExample:
     quantity: int
     pair: UnitPair
     wording: frozenset[str]
-    answer: float = math.nan
+    answer: float
 
 
 class ExampleBank:
