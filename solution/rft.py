@@ -30,6 +30,13 @@ MODEL_DIR = Path(__file__).resolve().parent / "rft_model"
 RUN_DIR = Path(__file__).resolve().parent.parent / "runs" / "rft"
 TRAIN_COMMAND = "python -m solution.datagen && python -m solution.rft train"
 DIRECT_SEED = 47
+SHARED_SPELLING_QUESTIONS = 0
+"""Direct rows whose question writes a unit by a spelling another family shares ("ounces").
+
+None by default: 1000 such rows lifted fresh accuracy by 0.006 but cost 4 questions of the
+independent set, the model reading a bare "ounces" as the fluid ounce next to grams instead of as
+the mass ounce next to litres (BENCHMARKS.md, "Shared spellings").
+"""
 LEARNING_RATE = 1e-3
 """Half of SFT's: RFT continues from the SFT adapter and should not undo it."""
 
@@ -78,8 +85,12 @@ def exactly_right(reasoning: str, answer: float) -> bool:
 
 
 def train_model(output_dir: Path = MODEL_DIR, direct_questions: int = 1500, checkpoint: str | None = None,
-                rft_json: Path | None = None, sft_adapter: Path | None = None, **config_overrides) -> Path:
+                rft_json: Path | None = None, sft_adapter: Path | None = None,
+                shared_spelling_questions: int = SHARED_SPELLING_QUESTIONS, **config_overrides) -> Path:
     """Continue the SFT adapter on RFT chains plus ``direct_questions`` fresh direct-answer rows.
+
+    ``shared_spelling_questions`` more direct rows write a unit by a spelling that names a unit
+    of another family too (:func:`.targets.shared_spelling_questions`), each reading equally often.
 
     ``rft_json`` defaults to ``data/rft.json``, ``sft_adapter`` to the package's ``sft_model/``;
     ``output_dir`` must lie inside the package (:class:`.training.AdapterLocationError`).
@@ -90,14 +101,16 @@ def train_model(output_dir: Path = MODEL_DIR, direct_questions: int = 1500, chec
     from unitconv import model_loader
 
     from .sft import MODEL_DIR as SFT_DIR
-    from .sft import sft_prompt, training_pairs
+    from .sft import sft_prompt, shared_spelling_pairs, training_pairs
     from .training import LoraTrainingConfig, check_adapter_location, train_lora
 
     check_adapter_location(output_dir, MODEL_DIR.parent)
     config = LoraTrainingConfig(**config_overrides)
     chains = rft_pairs(rft_json, with_source=True)
     direct = [(q, completion, "direct") for q, completion in training_pairs(direct_questions, seed=DIRECT_SEED)]
-    rows = chains + direct
+    shared = [(q, completion, "shared-spelling")
+              for q, completion in shared_spelling_pairs(shared_spelling_questions, seed=DIRECT_SEED)]
+    rows = chains + direct + shared
     random.Random(config.seed).shuffle(rows)
     sources = dict(Counter(source for *_, source in rows))
     print(f"training rows by source: {sources}", flush=True)
@@ -117,7 +130,9 @@ def main(argv: list[str] | None = None) -> None:
     from .training import LoraTrainingConfig, part_command_line
 
     part_command_line(argv, "Part 4: rejection-sampling fine-tuning", MODEL_DIR, train_model, load,
-                      {"direct_questions": (int, 1500, "fresh direct-answer rows mixed with the chains")},
+                      {"direct_questions": (int, 1500, "fresh direct-answer rows mixed with the chains"),
+                       "shared_spelling_questions": (int, SHARED_SPELLING_QUESTIONS,
+                                                     "direct rows writing a unit by a spelling two families share")},
                       defaults=LoraTrainingConfig(learning_rate=LEARNING_RATE))
 
 

@@ -82,6 +82,18 @@ def training_pairs(count: int, seed: int = TRAIN_SEED, reworded_share: float = R
     return [(q.text, answer_completion(q)) for q in questions if q.text not in valid]
 
 
+def shared_spelling_pairs(count: int, seed: int) -> list[tuple[str, str]]:
+    """``(question, completion)`` pairs of :func:`.targets.shared_spelling_questions`, none in the validation split."""
+    import random
+
+    from .data import Dataset
+    from .targets import answer_completion, shared_spelling_questions
+
+    valid = {row[0] for row in Dataset("valid").data}
+    return [(q.text, answer_completion(q)) for q in shared_spelling_questions(count, random.Random(seed))
+            if q.text not in valid]
+
+
 def train_model(output_dir: Path = MODEL_DIR, questions: int = 4000, reworded_share: float = REWORDED_SHARE,
                 checkpoint: str | None = None, **config_overrides) -> Path:
     """Train the SFT adapter on ``questions`` generated questions and save it to ``output_dir``."""

@@ -5,10 +5,19 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import random
+import re
+from collections import Counter
 
 from solution.arithmetic import compact_number, evaluate_number
 from solution.data import is_answer_valid
-from solution.targets import answer_completion, answer_expression, per_unit_answer
+from solution.targets import (
+    answer_completion,
+    answer_expression,
+    per_unit_answer,
+    shared_spelling_questions,
+    shared_spellings,
+)
 from unitconv.paths import data_dir
 from unitconv.questions import Question
 from unitconv.units import FAMILIES, convert, units_of
@@ -61,3 +70,18 @@ def test_sft_and_rft_train_on_the_prompts_they_answer(monkeypatch):
     question = prompts[0][len(sft.PROMPT_PREFIX):]
     assert sft.SFTModel.format_prompt(None, question) == prompts[0] == sft.sft_prompt(question)
     assert not question.startswith(sft.PROMPT_PREFIX) and question[0].isalnum()
+
+
+def test_ounces_is_the_spelling_two_families_share_and_its_rows_give_each_reading_equally():
+    shared = shared_spellings()
+    assert {"ounce", "ounces"} <= set(shared) and "oz" not in shared and "fl oz" not in shared
+    assert {unit.family for unit in shared["ounces"]} == {"mass", "volume"}
+    questions = shared_spelling_questions(200, random.Random(3))
+    readings = Counter(q.source if q.source in shared["ounces"] else q.target for q in questions)
+    assert sorted(readings.values()) == [100, 100]
+    for question in questions:
+        assert re.search(r"\bounces?\b", question.text) and "fl" not in question.text.split()
+        assert "fluid" not in question.text
+        written = answer_expression(question)
+        assert math.isclose(evaluate_number(written), question.answer, rel_tol=1e-4), question.text
+        assert math.isclose(question.answer, convert(question.quantity, question.source, question.target))
