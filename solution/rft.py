@@ -100,6 +100,7 @@ def train_model(output_dir: Path = MODEL_DIR, direct_questions: int = 1500, chec
 
     from unitconv import model_loader
 
+    from .data import Dataset
     from .sft import MODEL_DIR as SFT_DIR
     from .sft import sft_prompt, shared_spelling_pairs, training_pairs
     from .training import LoraTrainingConfig, check_adapter_location, train_lora
@@ -108,8 +109,9 @@ def train_model(output_dir: Path = MODEL_DIR, direct_questions: int = 1500, chec
     config = LoraTrainingConfig(**config_overrides)
     chains = rft_pairs(rft_json, with_source=True)
     direct = [(q, completion, "direct") for q, completion in training_pairs(direct_questions, seed=DIRECT_SEED)]
+    valid = {row[0] for row in Dataset("valid").data}
     shared = [(q, completion, "shared-spelling")
-              for q, completion in shared_spelling_pairs(shared_spelling_questions, seed=DIRECT_SEED)]
+              for q, completion in shared_spelling_pairs(shared_spelling_questions, DIRECT_SEED, valid)]
     rows = chains + direct + shared
     random.Random(config.seed).shuffle(rows)
     sources = dict(Counter(source for *_, source in rows))

@@ -82,29 +82,37 @@ def training_pairs(count: int, seed: int = TRAIN_SEED, reworded_share: float = R
     return [(q.text, answer_completion(q)) for q in questions if q.text not in valid]
 
 
-def shared_spelling_pairs(count: int, seed: int) -> list[tuple[str, str]]:
-    """``(question, completion)`` pairs of :func:`.targets.shared_spelling_questions`, none in the validation split."""
+def shared_spelling_pairs(count: int, seed: int, exclude: set[str]) -> list[tuple[str, str]]:
+    """``(question, completion)`` pairs of :func:`.targets.shared_spelling_questions`, none in ``exclude``
+    (the training scripts pass the validation split's questions)."""
     import random
 
-    from .data import Dataset
     from .targets import answer_completion, shared_spelling_questions
 
-    valid = {row[0] for row in Dataset("valid").data}
     return [(q.text, answer_completion(q)) for q in shared_spelling_questions(count, random.Random(seed))
-            if q.text not in valid]
+            if q.text not in exclude]
 
 
 def train_model(output_dir: Path = MODEL_DIR, questions: int = 4000, reworded_share: float = REWORDED_SHARE,
-                checkpoint: str | None = None, **config_overrides) -> Path:
-    """Train the SFT adapter on ``questions`` generated questions and save it to ``output_dir``."""
+                checkpoint: str | None = None, shared_spelling_questions: int = 0, **config_overrides) -> Path:
+    """Train the SFT adapter on ``questions`` generated questions and save it to ``output_dir``.
+
+    ``shared_spelling_questions`` more rows write "ounces" for the mass and the fluid ounce
+    equally often (:func:`.targets.shared_spelling_questions`); none by default.
+    """
     from unitconv import model_loader
 
+    from .data import Dataset
     from .training import LoraTrainingConfig, train_lora
 
     config = LoraTrainingConfig(**config_overrides)
     model = model_loader.load_model(checkpoint)
     tokenizer = model_loader.load_tokenizer(checkpoint)
-    pairs = [(sft_prompt(q), completion) for q, completion in training_pairs(questions, reworded_share=reworded_share)]
+    rows = training_pairs(questions, reworded_share=reworded_share)
+    if shared_spelling_questions:
+        valid = {row[0] for row in Dataset("valid").data}
+        rows += shared_spelling_pairs(shared_spelling_questions, TRAIN_SEED, valid)
+    pairs = [(sft_prompt(q), completion) for q, completion in rows]
     return train_lora(model, tokenizer, pairs, config, RUN_DIR, Path(output_dir))
 
 
@@ -118,7 +126,8 @@ def main(argv: list[str] | None = None) -> None:
 
     part_command_line(argv, "Part 3: LoRA SFT", MODEL_DIR, train_model, load,
                       {"questions": (int, 4000, "generated training questions"),
-                       "reworded_share": (float, REWORDED_SHARE, "share of them put in other words")})
+                       "reworded_share": (float, REWORDED_SHARE, "share of them put in other words"),
+                       "shared_spelling_questions": (int, 0, "more rows writing \"ounces\" for either ounce")})
 
 
 if __name__ == "__main__":
