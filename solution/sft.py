@@ -24,6 +24,11 @@ MODEL_DIR = Path(__file__).resolve().parent / "sft_model"
 RUN_DIR = Path(__file__).resolve().parent.parent / "runs" / "sft"
 TRAIN_COMMAND = "python -m solution.sft train"
 TRAIN_SEED = 31
+SHARED_SPELLING_QUESTIONS = 600
+"""Rows writing "ounces" for the mass and for the fluid ounce equally often, on top of the generated
+questions, whose bare "ounces" is the fluid ounce only one time in five.  With them SFT went from
+0.962 to 0.986 on 1000 fresh questions and from 0.960 to 0.988 on the independent set
+(BENCHMARKS.md, "The committed adapters")."""
 REWORDED_SHARE = 0.5
 PROMPT_PREFIX = "Q: "
 """Put before every question, in training and when answering.  Without it a question that starts with
@@ -94,11 +99,12 @@ def shared_spelling_pairs(count: int, seed: int, exclude: set[str]) -> list[tupl
 
 
 def train_model(output_dir: Path = MODEL_DIR, questions: int = 4000, reworded_share: float = REWORDED_SHARE,
-                checkpoint: str | None = None, shared_spelling_questions: int = 0, **config_overrides) -> Path:
+                checkpoint: str | None = None, shared_spelling_questions: int = SHARED_SPELLING_QUESTIONS,
+                **config_overrides) -> Path:
     """Train the SFT adapter on ``questions`` generated questions and save it to ``output_dir``.
 
     ``shared_spelling_questions`` more rows write "ounces" for the mass and the fluid ounce
-    equally often (:func:`.targets.shared_spelling_questions`); none by default.
+    equally often (:func:`.targets.shared_spelling_questions`).
     """
     from unitconv import model_loader
 
@@ -127,7 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     part_command_line(argv, "Part 3: LoRA SFT", MODEL_DIR, train_model, load,
                       {"questions": (int, 4000, "generated training questions"),
                        "reworded_share": (float, REWORDED_SHARE, "share of them put in other words"),
-                       "shared_spelling_questions": (int, 0, "more rows writing \"ounces\" for either ounce")})
+                       "shared_spelling_questions": (int, SHARED_SPELLING_QUESTIONS,
+                                                     "more rows writing \"ounces\" for either ounce")})
 
 
 if __name__ == "__main__":
