@@ -49,6 +49,8 @@ def pipeline_command(argv: list[str]) -> int:
     sizes = parser.add_argument_group("sizes (defaults: the committed adapters' commands)")
     sizes.add_argument("--sft-questions", type=int, default=defaults.sft_questions,
                        help="generated questions SFT trains on")
+    sizes.add_argument("--shared-spelling-questions", type=int, default=defaults.shared_spelling_questions,
+                       help='more SFT rows writing "ounces" for the mass and the fluid ounce equally often')
     sizes.add_argument("--rft-questions", type=int, default=defaults.rft_questions,
                        help="training questions to sample reasoning for (datagen --limit)")
     sizes.add_argument("--oversample", type=int, default=defaults.oversample, help="samples per question")
@@ -67,6 +69,7 @@ def pipeline_command(argv: list[str]) -> int:
         os.environ[model_loader.ENV_DEVICE] = args.device
     settings = PipelineSettings(
         base_model=model_loader.resolve_model_name(args.base_model), sft_questions=args.sft_questions,
+        shared_spelling_questions=args.shared_spelling_questions,
         rft_questions=args.rft_questions, oversample=args.oversample, temperature=args.temperature,
         sampler=args.sampler, direct_questions=args.direct_questions, grade_questions=args.grade_questions,
         device=model_loader.pick_device(args.device))

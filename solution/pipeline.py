@@ -36,6 +36,8 @@ from pathlib import Path
 
 from unitconv.paths import data_dir
 
+from .sft import SHARED_SPELLING_QUESTIONS
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 ROOT = PACKAGE_DIR.parent
 STAGES = ("sft", "rft-data", "rft", "bundle", "grade")
@@ -51,6 +53,7 @@ class PipelineSettings:
 
     base_model: str
     sft_questions: int = 4000
+    shared_spelling_questions: int = SHARED_SPELLING_QUESTIONS
     rft_questions: int = 1000
     oversample: int = 4
     temperature: float = 0.7
@@ -63,11 +66,14 @@ class PipelineSettings:
         counts = {"--sft-questions": self.sft_questions, "--rft-questions": self.rft_questions,
                   "--oversample": self.oversample, "--grade-questions": self.grade_questions}
         wrong = [f"{flag} {value}" for flag, value in counts.items() if value < 1]
-        wrong += [f"--direct-questions {self.direct_questions}"] * (self.direct_questions < 0)
+        may_be_zero = {"--direct-questions": self.direct_questions,
+                       "--shared-spelling-questions": self.shared_spelling_questions}
+        wrong += [f"{flag} {value}" for flag, value in may_be_zero.items() if value < 0]
         wrong += [f"--temperature {self.temperature}"] * (self.temperature <= 0)
         if wrong:
             raise PipelineError(f"{', '.join(wrong)}: question and sample counts must be positive "
-                                f"(--direct-questions may be 0) and the temperature above 0")
+                                f"(--direct-questions and --shared-spelling-questions may be 0) "
+                                f"and the temperature above 0")
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,8 @@ STAGE_TABLE = (
     Stage("sft", "trains the SFT adapter on generated questions",
           lambda p, s: p.code("sft", "targets", "training", "worked_examples"),  # questions made fresh from a seed
           lambda p: [p.sft_adapter],
-          lambda s: {"base_model": s.base_model, "questions": s.sft_questions}),
+          lambda s: {"base_model": s.base_model, "questions": s.sft_questions,
+                     "shared_spelling_questions": s.shared_spelling_questions}),
     Stage("rft-data", "samples reasoning for RFT and keeps the exactly right answers",
           lambda p, s: [Path(p.data_dir) / "train.json", *p.code("datagen", "cot", "worked_examples", "rft"),
                         *p.code("targets"),
@@ -161,7 +168,8 @@ def train_sft_stage(settings: PipelineSettings, paths: PipelinePaths) -> None:
     from .training import check_adapter_location
 
     check_adapter_location(paths.sft_adapter, paths.package_dir)
-    train_model(output_dir=paths.sft_adapter, questions=settings.sft_questions, checkpoint=settings.base_model)
+    train_model(output_dir=paths.sft_adapter, questions=settings.sft_questions, checkpoint=settings.base_model,
+                shared_spelling_questions=settings.shared_spelling_questions)
 
 
 def make_rft_data_stage(settings: PipelineSettings, paths: PipelinePaths) -> None:

@@ -36,7 +36,8 @@ from solution.training import (
     train_lora,
 )
 
-SETTINGS = PipelineSettings(base_model="tiny", sft_questions=8, rft_questions=4, direct_questions=2)
+SETTINGS = PipelineSettings(base_model="tiny", sft_questions=8, shared_spelling_questions=2, rft_questions=4,
+                            direct_questions=2)
 PAIRS = [("How many meters in 5 km?", " <answer>5 * 1000</answer>"),
          ("Convert 2 kg to g.", " <answer>2 * 1000</answer>"),
          ("What is 3 ft in m?", " <answer>3 * 0.3048</answer>"),
@@ -83,7 +84,8 @@ class Recorder:
             paths.bundle_zip.write_text(fingerprint(paths.package_dir))
 
         return {
-            "sft": stage("sft", lambda s, p: adapter(p.sft_adapter, f"sft {s.sft_questions}")),
+            "sft": stage("sft", lambda s, p: adapter(p.sft_adapter,
+                                                      f"sft {s.sft_questions} {s.shared_spelling_questions}")),
             "rft-data": stage("rft-data", lambda s, p: p.rft_json.write_text(
                 (Path(p.data_dir) / "train.json").read_text() + str(s.rft_questions))),
             "rft": stage("rft", lambda s, p: adapter(p.rft_adapter, p.rft_json.read_text() + str(s.direct_questions))),
@@ -134,6 +136,9 @@ def test_a_changed_setting_reruns_the_stages_that_depend_on_it_and_the_device_do
     assert any("settings changed: direct_questions 2 -> 3" in line for line in lines)
     _, ran, _ = recorder.run(paths, replace(SETTINGS, direct_questions=3, device="cuda"))
     assert ran == []
+    _, ran, lines = recorder.run(paths, replace(SETTINGS, direct_questions=3, shared_spelling_questions=3))
+    assert ran == ["sft", "rft", "bundle", "grade"]  # the CoT sampler's rft-data does not read the SFT adapter
+    assert any("settings changed: shared_spelling_questions 2 -> 3" in line for line in lines)
 
 
 def test_force_reruns_one_stage_or_all_of_them(paths):
