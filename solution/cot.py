@@ -25,7 +25,7 @@ from .worked_examples import ExampleBank, WorkedExample
 TRAIN_FILE = Path(__file__).resolve().parent.parent / "data" / "train.json"
 INSTRUCTIONS = (
     "You convert units. Reuse the factor of the examples that convert the same units, "
-    "and answer as quantity * factor inside <answer></answer> tags."
+    "and always answer as <answer>quantity * factor</answer>, even for a quantity of 1."
 )
 EXAMPLE_COUNT = 6
 
