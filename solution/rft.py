@@ -111,10 +111,11 @@ def train_model(output_dir: Path = MODEL_DIR, direct_questions: int = 1500, chec
     config = LoraTrainingConfig(**config_overrides)
     chains = rft_pairs(rft_json, with_source=True)
     direct = [(q, completion, "direct") for q, completion in training_pairs(direct_questions, seed=DIRECT_SEED)]
-    valid = {row[0] for row in Dataset("valid").data}
-    shared = [(q, completion, "shared-spelling")
-              for q, completion in shared_spelling_pairs(shared_spelling_questions, DIRECT_SEED, valid)]
-    rows = chains + direct + shared
+    rows = chains + direct
+    if shared_spelling_questions:
+        valid = {row[0] for row in Dataset("valid").data}
+        rows += [(q, completion, "shared-spelling")
+                 for q, completion in shared_spelling_pairs(shared_spelling_questions, DIRECT_SEED, valid)]
     random.Random(config.seed).shuffle(rows)
     sources = dict(Counter(source for *_, source in rows))
     print(f"training rows by source: {sources}", flush=True)

@@ -140,10 +140,11 @@ def shared_spelling_questions(count: int, rng: random.Random) -> list[Question]:
     """
     shared = shared_spellings()
     readings = sorted({unit for units in shared.values() for unit in units}, key=lambda u: (u.family, u.pint_expr))
+    spellings_of = {unit: sorted(s for s, units in shared.items() if unit in units) for unit in readings}
     questions = []
     for index in range(count if readings else 0):
         unit = readings[index % len(readings)]
-        spelling = rng.choice(sorted(s for s, units in shared.items() if unit in units))
+        spelling = rng.choice(spellings_of[unit])
         other = rng.choice([u for u in units_of(unit.family) if u != unit])
         source, target = (unit, other) if rng.random() < 0.5 else (other, unit)
         quantity = rng.randint(1, 10)
