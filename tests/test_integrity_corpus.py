@@ -111,11 +111,11 @@ def test_generate_patched_one_level_lower_is_caught_as_an_instance_patch_of_mode
     assert "behaviour: weight ablation" in found and "behaviour: hidden questions" in found
 
 
-def test_computing_the_conversion_itself_survives_hidden_questions_but_not_weight_ablation(graded):
+def test_computing_the_conversion_itself_survives_hidden_questions_but_not_ablation_or_replay(graded):
     results, _ = graded(CHEATERS / "computes_itself", ("sft",))
     sft = results["sft"]
     assert sft.points == 0 and sft.value >= 0.5
-    assert set(flags(sft)) == {"behaviour: weight ablation"}
+    assert set(flags(sft)) == {"behaviour: weight ablation", "replay: answers not from the outputs"}
     warned = {f.detector for f in sft.findings if f.severity == "warn"}
     assert {"static scan: unit-library", "dynamic audit: unit-library"} <= warned
 
@@ -156,6 +156,7 @@ def test_a_forged_result_sent_through_the_workers_own_channel_still_scores_zero(
     cot = results["cot"]
     assert cot.points == 0 and cot.reason.startswith("integrity: ") and "\n" not in cot.reason
     assert "behaviour: hidden questions" in flags(cot)  # it cannot know the answers of questions it never saw
+    assert "replay: no model" in flags(cot)  # whatever it sends, no answer is tied to a model the grader decodes
 
 
 def test_a_converter_that_behaves_when_it_notices_ablation_is_caught_by_served_ablation(graded):
@@ -187,3 +188,42 @@ def test_a_dormant_lookup_module_is_warned_not_flagged(graded):
     assert results["cot"].ok, results["cot"].reason
     assert [f for f in report.findings if f.severity == "flag"] == []
     assert any(f.message.endswith("(present, not active in this run)") for f in report.findings)
+
+
+def test_a_hand_in_without_any_model_is_flagged_by_the_replay_not_merely_warned(graded):
+    results, _ = graded(CHEATERS / "no_model", ("cot",))
+    cot = results["cot"]
+    assert cot.points == 0 and cot.value >= 0.5
+    [finding] = flags(cot)["replay: no model"]
+    assert "no transformers model was found" in finding.message and "0 models" in finding.evidence
+
+
+def test_a_model_hidden_five_attributes_deep_is_found_and_its_untraced_answers_flagged(graded):
+    results, _ = graded(CHEATERS / "deep_model", ("cot",))
+    cot = results["cot"]
+    assert cot.points == 0 and cot.value >= 0.5
+    assert "replay: no model" not in flags(cot)  # the walk found it at any depth
+    [finding] = flags(cot)["replay: not traced"]
+    assert "recorded 0 prompts" in finding.message
+
+
+def test_outputs_hand_written_after_an_honest_front_of_the_call_are_caught_by_the_random_replay(graded):
+    results, _ = graded(CHEATERS / "honest_front", ("cot",))
+    cot = results["cot"]
+    assert cot.points == 0
+    [finding] = flags(cot)["replay: outputs not the model's"]
+    assert "sign test p = " in finding.message and "replayed" in finding.evidence
+
+
+def test_an_answer_written_into_the_prompt_is_flagged(graded):
+    results, _ = graded(CHEATERS / "answer_in_prompt", ("cot",))
+    cot = results["cot"]
+    assert cot.points == 0
+    [finding] = flags(cot)["replay: answer in prompt"]
+    assert "its prompt holds" in finding.evidence
+
+
+def test_computed_answers_that_no_recorded_output_states_are_flagged_by_the_replay(graded):
+    results, _ = graded(CHEATERS / "computes_itself", ("sft",))
+    [finding] = flags(results["sft"])["replay: answers not from the outputs"]
+    assert "its own output" in finding.evidence

@@ -12,9 +12,16 @@ grader process; what the detectors need from inside a worker is recorded by
 - :mod:`.dynamic` (``grader_scan_part``): judges what the worker's recorder saw (file opens,
   network and subprocess events, patched answering methods, changed grader modules) while
   ``load()`` and answering ran.
+- :mod:`.replay` (``grader_scan_part``), the root of trust: a worker of the grader's own decodes a
+  sample of the prompts the hand-in's model was given, with the base model the grader serves and
+  the hand-in's adapter (:mod:`.replay_target`), and every answer must follow from those outputs;
+  answers with no model or no recorded model call behind them are flagged, and so are prompts that
+  hold their own answers (:mod:`.prompt_leaks`).
 - :mod:`.behaviour` (``grader_scan_part``): answers fresh hidden questions and answers again with
-  the weights ablated, then compares with the public accuracy (:mod:`.stats` gives the p-value).
+  the weights ablated, then compares with the public accuracy (:mod:`.stats` gives the p-values):
+  a second opinion beside the replay.
 
 :mod:`.vocabulary` holds the names they share (graded files, split names, watched methods).
-Only findings of severity ``flag`` zero a part; ``warn`` findings are reported and cost nothing.
+Only findings of severity ``flag`` zero a part; ``warn`` findings are reported and cost nothing;
+``unchecked`` findings say a detector could not run, so the part's integrity could not be checked.
 """

@@ -1,66 +1,70 @@
-"""Trusted replay: the answers must follow from what the model itself writes for the prompts it was given.
+"""Trusted replay, the root of trust: every answer must follow from what the model itself writes.
 
 Built-in plugin on ``grader_scan_part`` (grader side) for checks that declare
-``answers_questions``, and the main detector: it relies only on what the grader controls (the
-questions it asked, the weights it serves, a decoding it runs itself).  The part's worker
-recorded, at ``batched_generate``, the prompts the hand-in's ``format_prompt`` produced and the
-raw outputs (:func:`grader_plugin.worker.tasks.answer_questions`).  A separate worker with no
-hand-in code (:func:`grader_plugin.worker.tasks.replay_answers`) loads the base model the hand-in
-loaded and its adapter folder itself, decodes a sample of those prompts greedily with the grader's
-own code and parses them with the grader's own parser.  Then, over the sample:
+``answers_questions``.  It relies only on what the grader controls: the questions it asked, the
+weights it serves and a decoding it runs itself.  The part's worker recorded, at
+``batched_generate``, the prompts the hand-in's ``format_prompt`` produced and the raw outputs
+(:func:`grader_plugin.worker.tasks.answer_questions`); that record is hand-in side, so it is
+evidence of nothing until the grader's own decoding agrees with it.  A separate worker with no
+hand-in code (:func:`grader_plugin.worker.tasks.replay_answers`) loads the base model the grader
+serves for what the hand-in loaded, and the hand-in's adapter, and decodes a sample of the recorded
+prompts greedily with the grader's own code and parser.
 
-- **outputs**: where the recorded output carries a right answer and the replay of the same
-  prompt does not (*gains*), against the reverse (*losses*).  An honest greedy model reproduces
-  itself (no gains, no losses); an honest sampling one gains and loses alike; output forced by
-  hooks or a logits processor, or a forged record, gains only;
-- **answers**: where ``answer()`` returned a right answer but its own recorded output, read by
-  the grader's parser, says a different, wrong number (gains), against the reverse.
+Flags (the part scores 0), each with its evidence:
 
-Either is flagged when gains are at least :data:`MIN_GAINS` and a one-sided sign test gives
-p < :data:`ALPHA`, with the prompt, the answer and the replayed output as evidence.  Two more
-checks: a hidden question's prompt (whose answer the hand-in cannot know) that contains that
-answer, in at least :data:`MIN_LEAKS` prompts, is a flag (the answer was put into the prompt);
-and a part that reports more decoding than the replay, timed in the same run on the same model,
-says this machine can do in its time (with a :data:`PLAUSIBLE_SPEEDUP` times margin) is a
-warning.  What cannot be replayed (no recorded prompts, no transformers model)
-is a warning; the other detectors stand.  Like the behavioural detectors, it runs only for parts
-that answered at least :data:`MIN_ACCURACY` of their graded questions right: below that there is
-nothing a cheat gained.
+- **no model**: the loaded object holds no transformers model the worker could find, at any depth
+  or in the hand-in's module globals: its answers cannot come from a model;
+- **not traced**: ``answer()`` returned answers without one recorded model call per question, so
+  no answer can be traced to the model;
+- **not replayable**: the model is not one the grader serves, or carries an adapter that is in no
+  adapter folder of the hand-in: the grader cannot decode what it would have written;
+- **outputs not the model's**: over the sample, recorded outputs right where the grader's replay of
+  the same prompt is wrong (*gains*) against the reverse (*losses*), when gains are at least
+  :data:`MIN_GAINS` and a one-sided sign test gives p < :data:`ALPHA`.  An honest greedy model
+  reproduces itself; an honest sampling one gains and loses alike;
+- **answers not from the outputs**: the same test over every question, between ``answer()``'s
+  answer and what the recorded output states (:func:`says_answer`: its tags, its leading
+  expression or any number it writes, so that a hand-in's own parser is not held against it);
+- **answer in prompt** (:mod:`grader_plugin.integrity.prompt_leaks`).
+
+The sample is drawn by the grader after the hand-in answered (not the front of the call), sized by
+:func:`grader_plugin.integrity.stats.sign_test_sample_size` to catch a part in which
+:data:`POWER_SHARE` of the answers are not the model's with probability :data:`POWER`, plus every
+question answered differently from its own recorded output.  A replay that could not run makes the
+part "could not be checked".  A part reporting more decoding than the replay, timed in the same run,
+says this machine can do is a warning.  Like the other behavioural detectors it judges only parts
+that answered at least :data:`MIN_ACCURACY` of their graded questions right.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from math import comb
-from pathlib import Path
+import random
 
 from grader_plugin import hookimpl
+from grader_plugin.integrity import replay_target
+from grader_plugin.integrity.prompt_leaks import judge_leaks, numbers_in
+from grader_plugin.integrity.stats import sign_test, sign_test_sample_size
 from grader_plugin.results import Finding
 from grader_plugin.scoring import is_correct
+from grader_plugin.text import one_line
 from grader_plugin.worker.tasks import replay_answers
+from unitconv.arithmetic import evaluate_number, parse_tagged_answer
 
 DETECTOR = "replay"
-SHARE = 0.2
-MIN_SAMPLE = 12
 MIN_GAINS = 3
 ALPHA = 0.01
-MIN_LEAKS = 3
+POWER_SHARE = 0.25
+"""The share of answers not the model's that the sample must catch ..."""
+POWER = 0.95
+"""... with this probability."""
 PLAUSIBLE_SPEEDUP = 10
 MAX_NEW_TOKENS = 200
 MIN_ACCURACY = 0.25
-ADAPTER_FOLDERS = {"sft": "sft_model", "rft": "rft_model"}
 
 
-def sign_test(gains: int, losses: int) -> float:
-    """One-sided p-value of at least ``gains`` successes of ``gains + losses`` fair coin flips."""
-    total = gains + losses
-    return sum(comb(total, k) for k in range(gains, total + 1)) / 2 ** total if total else 1.0
-
-
-def _shown(text, width: int = 80) -> str:
-    text = repr(text)
-    return text if len(text) <= width else text[: width - 3] + "..."
+def _shown(text, width: int = 60) -> str:
+    return one_line(repr(text), width)
 
 
 def judge_gains(kind: str, rows: list[tuple[bool, bool, str]]) -> Finding | None:
@@ -78,48 +82,12 @@ def judge_gains(kind: str, rows: list[tuple[bool, bool, str]]) -> Finding | None
     )
 
 
-def _number_forms(value: float) -> set[str]:
-    forms = {f"{value:g}", f"{value:.6g}", repr(value), f"{round(value, 3):g}"}
-    if float(value).is_integer():
-        forms.add(str(int(value)))
-    return {form for form in forms if len(form.replace(".", "").replace("-", "")) >= 3}
-
-
-def _stored_answers(data_dir: Path) -> set[float]:
-    values = set()
-    for name in ("train.json", "valid.json"):
-        path = Path(data_dir) / name
-        if path.is_file():
-            values.update(round(float(row[1]), 3) for row in json.loads(path.read_text(encoding="utf-8")))
-    return values
-
-
-def judge_leaks(asked, prompts: list[str], data_dir: Path) -> Finding | None:
-    """A flag when hidden questions' prompts contain their own expected answers."""
-    stored = _stored_answers(data_dir)
-    leaks = []
-    for question, prompt in zip(asked, prompts, strict=True):
-        if question.asked_by == "graded" or round(question.expected, 3) in stored:
-            continue  # a stored row with that answer may be an honest worked example
-        found = [form for form in _number_forms(question.expected) if form in prompt.replace(question.text, "")]
-        if found:
-            leaks.append(f"{_shown(question.text, 60)} -> prompt holds {found[0]}")
-    if len(leaks) < MIN_LEAKS:
-        return None
-    return Finding(f"{DETECTOR}: answer in prompt",
-                   f"{len(leaks)} prompts of hidden questions contain the question's own expected answer",
-                   evidence="; ".join(leaks[:3]))
-
-
 def judge_speed(seconds: float, counts: dict) -> Finding | None:
     """A warning when the part reported more decoding than the replay says this machine does in its time.
 
     The rate comes from the replay itself (``counts``: its ``decode_seconds`` for its
-    ``replayed_tokens``, prompt and new tokens, timed in the trusted worker of this run, on the
-    model the hand-in loaded), so load on the machine slows both alike; the figures of an earlier
-    run once made the reference look twenty times too fast (2026-12-02).  A warning, never a
-    flag: batching differs between the two decodings, and a forged result cannot reach the
-    grader anyway (the result channel carries a one-time token).
+    ``replayed_tokens``, timed in the trusted worker of this run on the same model), so load on the
+    machine slows both alike.  A warning, never a flag: batching differs between the two decodings.
     """
     replayed, spent = counts.get("replayed_tokens", 0), counts.get("decode_seconds", 0.0)
     if replayed <= 0 or spent <= 0:
@@ -136,28 +104,62 @@ def judge_speed(seconds: float, counts: dict) -> Finding | None:
                             f"{replayed} tokens in {spent:.1f} s")
 
 
-def _sample(count: int, asked) -> list[int]:
-    size = min(count, max(MIN_SAMPLE, round(SHARE * count)))
-    graded = [i for i, q in enumerate(asked) if q.asked_by == "graded"]
-    extra = [i for i, q in enumerate(asked) if q.asked_by != "graded"]
-    chosen = extra[: size // 3] + graded[: size - len(extra[: size // 3])]
+def choose_sample(answers: list[float], recorded: list[float]) -> list[int]:
+    """Positions to replay: a random sample sized by the power calculation, drawn now (after the
+    hand-in answered, with a seed it never sees), plus every answer that differs from what its own
+    recorded output says."""
+    count = len(answers)
+    size = sign_test_sample_size(POWER_SHARE, ALPHA, POWER, MIN_GAINS, count)
+    chosen = set(random.SystemRandom().sample(range(count), size))
+    chosen |= {i for i, (a, r) in enumerate(zip(answers, recorded, strict=True)) if not _same(a, r)}
     return sorted(chosen)
 
 
-def _replay_target(check, outcome, context) -> tuple[dict | None, str]:
-    """The model to replay with (name, dtype, adapter folder), or why there is none."""
-    models = [m for m in outcome.models if m.get("name_or_path")]
-    if not models:
-        return None, "the loaded object holds no transformers model the grader can load itself"
-    model, adapter = models[0], None
-    if model.get("adapter"):
-        folder = context.submission.folder / ADAPTER_FOLDERS.get(check.entry_point or "", "")
-        if not (folder / "adapter_config.json").is_file():
-            return None, f"the model carries an adapter, but not from {context.submission.package}/{folder.name}"
-        adapter = str(folder)
-    if context.model_folder(model["name_or_path"]) is None:
-        return None, f"the grader cannot load {model['name_or_path']} itself"
-    return {"model": model["name_or_path"], "dtype": model.get("dtype"), "adapter": adapter}, ""
+def _same(answer: float, recorded: float) -> bool:
+    if math.isnan(answer) and math.isnan(recorded):
+        return True
+    return is_correct(answer, recorded) if math.isfinite(recorded) else False
+
+
+def says_answer(output: str, expected: float) -> bool:
+    """Whether ``output`` states ``expected``: in its answer tags, as its leading expression, or as a
+    number it writes (a hand-in may parse its outputs its own way)."""
+    candidates = [parse_tagged_answer(output), evaluate_number(output), *numbers_in(output)]
+    return any(is_correct(value, expected) for value in candidates)
+
+
+def _untraceable(outcome, answers, prompts, outputs) -> Finding | None:
+    """A flag when the answers cannot be tied to a model at all."""
+    if not [m for m in outcome.models if isinstance(m, dict)]:
+        return Finding(f"{DETECTOR}: no model",
+                       "no transformers model was found on the loaded object (searched at any depth and in the "
+                       "hand-in's module globals): its answers cannot come from a model",
+                       evidence=f"{len(answers)} answers, 0 models")
+    calls = len(prompts) if isinstance(prompts, list) else 0
+    if isinstance(prompts, list) and isinstance(outputs, list) and len(prompts) == len(outputs) == len(answers):
+        return None
+    return Finding(f"{DETECTOR}: not traced",
+                   f"answer() returned {len(answers)} answers but batched_generate recorded {calls} prompts with "
+                   f"one output each: answers that come from no recorded model call cannot be traced to the model "
+                   f"(answer() must generate through batched_generate, one prompt per question)",
+                   evidence=f"answers {len(answers)}, recorded prompts {calls}")
+
+
+def _rows(asked, answers, outputs, recorded, chosen, result) -> tuple[list, list]:
+    """``(claimed right, replay right, evidence)`` rows for the output test and the answer test."""
+    output_rows, answer_rows = [], []
+    for position, index in enumerate(chosen):
+        question, claimed = asked[index], answers[index]
+        evidence = (f"{_shown(question.text)}: answered {claimed:g}, its output {_shown(outputs[index])}, "
+                    f"replayed {_shown(result['replayed'][position])}, expected {question.expected:g}")
+        output_rows.append((is_correct(recorded[index], question.expected),
+                            is_correct(result["replayed_answers"][position], question.expected), evidence))
+    for index, question in enumerate(asked):
+        answer_rows.append((is_correct(answers[index], question.expected),
+                            says_answer(outputs[index], question.expected),
+                            f"{_shown(question.text)}: answered {answers[index]:g}, its own output "
+                            f"{_shown(outputs[index])}, expected {question.expected:g}"))
+    return output_rows, answer_rows
 
 
 @hookimpl
@@ -172,35 +174,27 @@ def grader_scan_part(check, outcome, context):
     graded = [(q, a) for q, a in zip(asked, answers, strict=True) if q.asked_by == "graded"]
     if sum(is_correct(a, q.expected) for q, a in graded) < MIN_ACCURACY * len(graded):
         return None  # nothing gained that a replay could call into question
-    if not (isinstance(prompts, list) and isinstance(outputs, list) and len(prompts) == len(outputs) == len(asked)):
-        return [Finding(DETECTOR, "cannot be replayed: answer() did not go through batched_generate with one "
-                                  "prompt per question", severity="warn")]
-    target, problem = _replay_target(check, outcome, context)
+    untraceable = _untraceable(outcome, answers, prompts, outputs)
+    if untraceable is not None:
+        return [untraceable]
+    outputs = [o if isinstance(o, str) else "" for o in outputs]
+    prompts = [p if isinstance(p, str) else "" for p in prompts]
+    findings = [judge_leaks(asked, prompts)]
+    target, problem = replay_target.choose(check, outcome, context)
     if target is None:
-        return [Finding(DETECTOR, f"cannot be replayed: {problem}", severity="warn")]
-    chosen = _sample(len(asked), asked)
+        return [f for f in findings if f] + [Finding(f"{DETECTOR}: not replayable", problem)]
+    recorded = [parse_tagged_answer(o) for o in outputs]
+    answers = [float(a) if isinstance(a, int | float) else math.nan for a in answers]
+    chosen = choose_sample(answers, recorded)
     payload = {**target, "device": context.settings.device, "prompts": prompts, "outputs": outputs,
                "replay": chosen, "max_new_tokens": MAX_NEW_TOKENS}
     replay = context.run_worker(replay_answers, payload, label="replay")
     if not replay.ok or not isinstance(replay.data, dict):
-        return [Finding(DETECTOR, f"the replay could not run: {replay.reason}", severity="warn")]
-    result = replay.data
-    recorded, replayed = result["recorded_answers"], result["replayed_answers"]
-    output_rows, answer_rows = [], []
-    for position, index in enumerate(chosen):
-        question, claimed = asked[index], answers[index]
-        evidence = (f"{_shown(question.text, 60)}: answered {claimed:g}, its output {_shown(outputs[index], 60)}, "
-                    f"replayed {_shown(result['replayed'][position], 60)}, expected {question.expected:g}")
-        output_rows.append((is_correct(recorded[index], question.expected),
-                            is_correct(replayed[position], question.expected), evidence))
-    for index, question in enumerate(asked):
-        if math.isfinite(recorded[index]):
-            answer_rows.append((is_correct(answers[index], question.expected),
-                                is_correct(recorded[index], question.expected),
-                                f"{_shown(question.text, 60)}: answered {answers[index]:g}, its own output says "
-                                f"{recorded[index]:g}, expected {question.expected:g}"))
-    findings = [judge_gains("outputs not the model's", output_rows),
-                judge_gains("answers not from the outputs", answer_rows),
-                judge_leaks(asked, prompts, context.settings.data_dir),
-                judge_speed(outcome.seconds, result)]
+        return [f for f in findings if f] + [Finding(DETECTOR, f"could not be checked: the replay failed: "
+                                                               f"{replay.reason}", severity="unchecked")]
+    output_rows, answer_rows = _rows(asked, answers, outputs, recorded, chosen, replay.data)
+    findings += [judge_gains("outputs not the model's", output_rows),
+                 judge_gains("answers not from the outputs", answer_rows),
+                 judge_speed(outcome.seconds, replay.data)]
     return [f for f in findings if f is not None]
+
