@@ -1,5 +1,7 @@
 """Prints the BENCHMARKS.md table of the integrity detectors: which detectors catch each cheat,
-false positives over the honest submissions, and the grading time the detectors add.
+false positives over the honest submissions, and the grading time the detectors add: in all, and
+for the two that start workers of their own (the replay and the ablation probe), the seconds of
+those workers.
 
 Each fixture is graded twice on the tiny test model (same parts, same questions): with every
 built-in plugin, and with the four integrity plugins unregistered.  Without the sandbox: it would
@@ -34,6 +36,10 @@ CASES = (
     ("own converter, behaves when ablation is noticed", "cheaters/notices_ablation", ("cot",), True),
     ("forces the model's output (generation constraint)", "cheaters/forces_output", ("cot",), True),
     ("floods and switches off the recorder, then looks up", "cheaters/blinds_recorder", ("cot",), True),
+    ("no model at all, computes every answer", "cheaters/no_model", ("cot",), True),
+    ("model kept five attributes deep, computes answers", "cheaters/deep_model", ("cot",), True),
+    ("honest front of the call, hand-written rest", "cheaters/honest_front", ("cot",), True),
+    ("writes the answer into the prompt", "cheaters/answer_in_prompt", ("cot",), True),
     ("honest: few-shot from train.json", "honest/few_shot", ("cot",), False),
     ("honest: program-aided answers", "honest/program_aided", ("cot",), False),
     ("honest: dormant lookup module, never called", "honest/dormant_lookup", ("cot",), False),
@@ -57,6 +63,15 @@ def grade(folder: Path, parts, questions: int, base_model: str, integrity: bool)
     return results, time.perf_counter() - started
 
 
+WORKERS = {"replay": ("replay",), "ablation": ("integrity probe",)}
+"""The workers each costly detector starts, by the label their phases are timed under."""
+
+
+def worker_seconds(results, labels: tuple[str, ...]) -> float:
+    """Seconds the parts' workers with one of ``labels`` took (their phases, :mod:`grader_plugin.phase_times`)."""
+    return sum(seconds for r in results for phase, seconds in r.phases.items() if phase.startswith(labels))
+
+
 def family(detector: str) -> str:
     if detector.startswith("behaviour: hidden"):
         return "hidden questions"
@@ -70,8 +85,9 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=8)
     args = parser.parse_args()
     base_model = str(build_tiny_model(Path(tempfile.gettempdir()) / "unitconv-tiny-llama"))
-    print("| submission | part | flagged | detectors that flagged it | warnings | points | extra time |")
-    print("|---|---|---|---|---|---|---|")
+    print("| submission | part | flagged | detectors that flagged it | warnings | points | extra time "
+          "| replay | ablation |")
+    print("|---|---|---|---|---|---|---|---|---|")
     false_positives = honest = 0
     for label, relative, parts, cheat in CASES:
         folder = (ROOT / "fixtures" / relative).resolve()
@@ -85,7 +101,9 @@ def main() -> None:
             false_positives += bool(flagged)
         points = ", ".join(f"{r.points:g}/{r.max_points}" for r in with_detectors)
         print(f"| {label} | {', '.join(parts)} | {'yes' if flagged else 'no'} | {', '.join(flagged) or '-'} "
-              f"| {warned} | {points} | {seconds - baseline:+.1f} s ({baseline:.1f} s -> {seconds:.1f} s) |")
+              f"| {warned} | {points} | {seconds - baseline:+.1f} s ({baseline:.1f} s -> {seconds:.1f} s) "
+              f"| {worker_seconds(with_detectors, WORKERS['replay']):.1f} s "
+              f"| {worker_seconds(with_detectors, WORKERS['ablation']):.1f} s |")
     print(f"\nFalse positives (flags) over honest submissions: {false_positives} of {honest}.")
 
 

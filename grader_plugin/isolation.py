@@ -9,147 +9,90 @@ grader's memory or disk.  Its result is read with a size cap and checked field b
 nothing the worker writes can crash the grader or vanish from the report.  The job goes to the
 worker on its standard input; the result comes back over a pipe, as exactly one framed message
 carrying a one-time token (:func:`parse_result`); a worker that leaves without one scores 0.
+The result is parsed only once its size, value count and nesting are within the caps of
+:mod:`grader_plugin.bounded`, and every text in it that reaches a report is cut to one printable
+line.  The progress channel is read at a bounded rate and up to a byte cap
+(:class:`ProgressReader`), so a flood of records costs the grader neither memory nor output.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
+from grader_plugin import bounded
 from grader_plugin import sandbox as sandboxes
+from grader_plugin.channels import MAX_RESULT_BYTES, OutputReader, ProgressReader, ResultReader, kill
 from grader_plugin.results import WorkerOutcome
+from grader_plugin.text import one_line
 from grader_plugin.worker.bootstrap import BOOTSTRAP, MAGIC
-from grader_plugin.worker.progress import PHASES, RECORD
 
-KEEP_BYTES = 4000
-MAX_RESULT_BYTES = 64_000_000
+MAX_REASON_CHARS = 500
+"""A worker's reason is cut to this many characters (on one line) before it reaches a report."""
+MEMORY_WORDS = re.compile(r"MemoryError|bad_alloc|can(not|'t) allocate memory|out of memory", re.IGNORECASE)
+"""What a worker that died of its memory limit leaves in its output (Python, C++, torch, the C library)."""
 STATUSES = ("ok", "missing", "error", "memory")
 """What a worker's result file may say; ``timeout``, ``exited`` and ``flood`` are the grader's own."""
 
 
-class _OutputReader(threading.Thread):
-    """Reads the worker's output, keeping its start and end, and kills it past ``cap`` bytes."""
-
-    def __init__(self, process: subprocess.Popen, cap: int):
-        super().__init__(daemon=True)
-        self.process, self.cap = process, cap
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-        self.flooded = False
-
-    def run(self) -> None:
-        stream = self.process.stdout
-        while chunk := stream.read1(65536):
-            self.total += len(chunk)
-            if len(self.head) < KEEP_BYTES:
-                self.head += chunk[: KEEP_BYTES - len(self.head)]
-            self.tail = (self.tail + chunk)[-KEEP_BYTES:]
-            if self.total > self.cap and not self.flooded:
-                self.flooded = True
-                _kill(self.process)
-
-    def text(self) -> str:
-        if self.total <= len(self.head):
-            return self.head.decode(errors="replace")
-        return (
-            self.head.decode(errors="replace")
-            + f"\n[... {self.total} bytes in all ...]\n"
-            + self.tail.decode(errors="replace")
-        )
-
-
-def _kill(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-class _ProgressReader(threading.Thread):
-    """Reads the worker's progress records (three integers each) and passes them on as they come."""
-
-    def __init__(self, fd: int, callback):
-        super().__init__(daemon=True)
-        self.fd, self.callback = fd, callback
-
-    def run(self) -> None:
-        size, pending = RECORD.size, b""
-        with os.fdopen(self.fd, "rb", buffering=0) as stream:
-            while chunk := stream.read(4096):
-                pending += chunk
-                while len(pending) >= size:
-                    phase, done, total = RECORD.unpack(pending[:size])
-                    pending = pending[size:]
-                    if self.callback is not None:
-                        try:
-                            self.callback(PHASES.get(phase, "working"), max(done, 0), max(total, 0))
-                        except Exception:  # noqa: BLE001 - a display problem must not stop grading
-                            pass
-
-
-class _ResultReader(threading.Thread):
-    """Reads the worker's result channel, up to :data:`MAX_RESULT_BYTES` and a little more."""
-
-    def __init__(self, fd: int):
-        super().__init__(daemon=True)
-        self.fd, self.data, self.overflow = fd, bytearray(), False
-
-    def run(self) -> None:
-        with os.fdopen(self.fd, "rb", buffering=0) as stream:
-            while chunk := stream.read(1 << 20):
-                if len(self.data) + len(chunk) > MAX_RESULT_BYTES + 4096:
-                    self.overflow = True
-                    continue  # keep draining so the worker is never blocked writing
-                self.data += chunk
-
-
 def parse_result(data: bytes, token: str) -> tuple[dict | None, str]:
-    """The one result a channel carried (framed, with the run's token), or why there is none."""
-    header, newline, body = bytes(data).partition(b"\n")
-    parts = header.split(b" ")
-    if not newline or len(parts) != 3 or parts[0] != MAGIC:
+    """The one result a channel carried (framed, with the run's token), or why there is none.
+
+    The body is parsed only within the bounds of :func:`grader_plugin.bounded.loads`.
+    """
+    newline = data.find(b"\n", 0, len(MAGIC) + 100)
+    parts = bytes(data[:newline]).split(b" ") if newline >= 0 else []
+    if len(parts) != 3 or parts[0] != MAGIC:
         return None, "the worker's result channel did not carry a result"
+    body = data[newline + 1:]
     if parts[1] != token.encode():
         return None, "the worker's result carried the wrong token (it was not sent by the grader's worker code)"
     if not parts[2].isdigit() or int(parts[2]) != len(body):
         return None, "the worker's result channel carried something other than exactly one result"
     try:
-        result = json.loads(body)
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        return None, f"the worker's result is not JSON ({type(error).__name__})"
+        result = bounded.loads(body, MAX_RESULT_BYTES)
+    except bounded.Refused as error:
+        return None, f"the worker's result was refused: it {error}"
     if not isinstance(result, dict) or result.get("status") not in STATUSES:
         return None, "the worker's result has no known status"
     return result, ""
 
 
 def _outcome(result: dict, memory_mb: int, output: str, seconds: float) -> WorkerOutcome:
-    """A checked result as an outcome: every field of the wrong type is left out."""
-    reason = result.get("reason") if isinstance(result.get("reason"), str) else ""
-    if result["status"] == "memory":
-        reason = f"ran out of memory (limit {memory_mb} MB): {reason}"
+    """A checked result as an outcome: every field of the wrong type is left out, texts cut to one line."""
+    reason = one_line(result["reason"], MAX_REASON_CHARS) if isinstance(result.get("reason"), str) else ""
+    status = result["status"]
+    if status == "error" and MEMORY_WORDS.search(reason):
+        status = "memory"
+    if status == "memory":
+        reason = out_of_memory(memory_mb, reason)
     entry_point, parameters = result.get("entry_point"), result.get("num_parameters")
     integrity, models = result.get("integrity"), result.get("models")
     return WorkerOutcome(
-        result["status"],
+        status,
         reason,
         result.get("data"),
-        entry_point if isinstance(entry_point, str) else None,
+        one_line(entry_point, 200) if isinstance(entry_point, str) else None,
         parameters if isinstance(parameters, int) and not isinstance(parameters, bool) else None,
         output,
         seconds,
         integrity if isinstance(integrity, dict) else None,
         [m for m in models if isinstance(m, dict)] if isinstance(models, list) else [],
     )
+
+
+def out_of_memory(memory_mb: int, detail: str) -> str:
+    """The reason of a worker that hit its memory limit: always says so, and the limit."""
+    limit = f"limit {memory_mb} MB" if memory_mb else "no limit set; the machine's memory"
+    return f"ran out of memory ({limit}): {detail}" if detail else f"ran out of memory ({limit})"
 
 
 def run_task(
@@ -169,6 +112,7 @@ def run_task(
     own_uid: bool = True,
     writable: tuple[Path, ...] = (),
     progress=None,
+    binds: tuple[tuple[Path, Path], ...] = (),
 ) -> WorkerOutcome:
     """Run ``task(model, payload)`` in a worker; ``model`` comes from the first existing candidate.
 
@@ -176,14 +120,17 @@ def run_task(
     a sandboxed worker must read and must not see (besides Python and its own scratch folder);
     ``own_uid``: a grader running as root gives the worker a uid of its own (False when a folder it
     must read is readable by its owner only); ``writable``: folders a trusted worker may write;
-    ``progress(phase, done, total)`` is called with the worker's progress records as they come.
+    ``progress(phase, done, total)`` is called with the worker's progress records as they come;
+    ``binds``: ``(source, destination)`` folders or files a sandboxed worker reads at
+    ``destination`` (a model served in place of another, :meth:`RunWorkers.run
+    <grader_plugin.workers.RunWorkers.run>`).
     """
     sandbox = sandbox or sandboxes.Sandbox("none", "no sandbox asked for")
     scratch = Path(tempfile.mkdtemp(prefix="unitconv-worker-"))
     try:
         uid = sandboxes.new_uid() if sandbox.kind == "bubblewrap" and own_uid and os.geteuid() == 0 else None
         return _run(task, payload, package, parent, candidates, timeout, memory_mb, output_bytes, env or {},
-                    sandbox, readable, hidden, scratch, uid, writable, progress)
+                    sandbox, readable, hidden, scratch, uid, writable, progress, binds)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -197,7 +144,7 @@ def _give(folder: Path, uid: int) -> None:
 
 
 def _run(task, payload, package, parent, candidates, timeout, memory_mb, output_bytes, env, sandbox,
-         readable, hidden, scratch: Path, uid: int | None, writable=(), progress=None) -> WorkerOutcome:
+         readable, hidden, scratch: Path, uid: int | None, writable=(), progress=None, binds=()) -> WorkerOutcome:
     sys_path = [p for p in sys.path if p and Path(p).resolve() != Path.cwd().resolve()]
     read_fd, write_fd = os.pipe()
     progress_read, progress_write = os.pipe()
@@ -225,7 +172,7 @@ def _run(task, payload, package, parent, candidates, timeout, memory_mb, output_
                   os.path.dirname(os.path.realpath(sys.executable)), *([parent] if parent else [])]
         command = sandboxes.bubblewrap_command(command, scratch=scratch, readable=[Path(p) for p in needed],
                                                hidden=list(hidden), env=environment, uid=uid,
-                                               writable=[Path(p) for p in writable])
+                                               writable=[Path(p) for p in writable], binds=list(binds))
         environment = {"PATH": environment["PATH"]}
     started = time.perf_counter()
     try:
@@ -243,11 +190,11 @@ def _run(task, payload, package, parent, candidates, timeout, memory_mb, output_
     finally:
         os.close(write_fd)
         os.close(progress_write)
-    results = _ResultReader(read_fd)
+    results = ResultReader(read_fd)
     results.start()
-    progress_reader = _ProgressReader(progress_read, progress)
+    progress_reader = ProgressReader(progress_read, progress)
     progress_reader.start()
-    reader = _OutputReader(process, output_bytes)
+    reader = OutputReader(process, output_bytes)
     reader.start()
     try:
         process.stdin.write(json.dumps(job).encode() + b"\n")
@@ -259,14 +206,24 @@ def _run(task, payload, package, parent, candidates, timeout, memory_mb, output_
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
-        _kill(process)
+        kill(process)
         process.wait()
-    _kill(process)  # anything the worker left running in its session
+    kill(process)  # anything the worker left running in its session
     reader.join(timeout=5)
     results.join(timeout=5)
     progress_reader.join(timeout=5)
     seconds = time.perf_counter() - started
+    return _verdict(process, reader, results, progress_reader, token, timed_out,
+                    (timeout, memory_mb, output_bytes), seconds)
+
+
+def _verdict(process, reader: OutputReader, results: ResultReader, progress_reader: ProgressReader, token: str,
+             timed_out: bool, limits: tuple[float, int, int], seconds: float) -> WorkerOutcome:
+    """What a finished worker's output, result and exit say, in order: flood, timeout, result, exit."""
+    timeout, memory_mb, output_bytes = limits
     output = reader.text()
+    if progress_reader.dropped():
+        output += f"\n[grader] {progress_reader.dropped()}"
     if reader.flooded:
         return WorkerOutcome("flood", f"printed more than {output_bytes // 1000} kB of output",
                              output=output, seconds=seconds)
@@ -283,5 +240,8 @@ def _run(task, payload, package, parent, candidates, timeout, memory_mb, output_
         return _outcome(result, memory_mb, output, seconds)
     code = process.returncode
     how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+    if MEMORY_WORDS.search(reader.tail.decode(errors="replace")):
+        return WorkerOutcome("memory", out_of_memory(memory_mb, f"the worker {how} before reporting a result"),
+                             output=output, seconds=seconds)
     return WorkerOutcome("exited", f"the worker {how} before reporting a result (os._exit or a crash)",
                          output=output, seconds=seconds)

@@ -19,8 +19,8 @@ option that fixes it.  Grader side.
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,8 @@ EMBEDDED = "embedded"
 SERVED_BY_DEFAULT = (COURSE_BASE_MODEL, EMBEDDED_HUB_ID)
 REVISION = "grader"
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+MAX_PATH_CHARS = 4096
+"""Longer names a hand-in reports are not looked up on disk (no path is that long)."""
 
 
 @dataclass(frozen=True)
@@ -142,8 +144,48 @@ def folder_for(name_or_path: str, served: list[ServedModel]) -> Path | None:
     return path if (path / "config.json").is_file() else None
 
 
+def served_as(name: str, lookup: Callable[[str], Path | None], candidates: tuple[str, ...]) -> str | None:
+    """The served model a name a hand-in reports loading stands for, or None when the grader serves none.
+
+    ``lookup`` maps a name to the folder serving it in this run (``GradeContext.model_folder``);
+    ``candidates`` are the names a local path may stand for (the run's base model, the default hub
+    ids).  A hub id counts when the run serves it; a path when it is, or resolves to, a
+    candidate's folder, or holds a ``config.json`` resolving into one (a hub cache snapshot).  The
+    answer is always a name the grader serves, never the path: the caller judges under that.
+    """
+    if name in candidates:
+        return name
+    if name.count("/") == 1 and not name.startswith((".", "/", "~")):
+        folder = lookup(name)
+        return name if folder is not None and Path(folder) != Path(name) else None
+    path = Path(name)
+    if not path.is_absolute() or len(name) > MAX_PATH_CHARS:
+        return None
+    entry = next((part for part in reversed(path.parts) if part.startswith("models--")), None)
+    if entry is not None:
+        candidates += (entry.removeprefix("models--").replace("--", "/", 1),)
+    for candidate in candidates:
+        folder = lookup(candidate)
+        if folder is not None and _same_model(path, Path(folder)):
+            return candidate
+    return None
+
+
+def _same_model(path: Path, folder: Path) -> bool:
+    real = os.path.realpath(folder)
+    return (os.path.realpath(path) == real
+            or os.path.realpath(path / "config.json") == os.path.join(real, "config.json"))
+
+
 def model_config(folder: Path | None) -> dict:
-    """The ``config.json`` of a model folder, or {}."""
+    """The ``config.json`` of a model folder, or {} (also when it is not a JSON object, or is refused
+    by the bounds of :func:`grader_plugin.bounded.read_json`: the folder may be a hand-in's)."""
+    from grader_plugin import bounded
+
     if folder is None or not (Path(folder) / "config.json").is_file():
         return {}
-    return json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    try:
+        config = bounded.read_json(Path(folder) / "config.json")
+    except (bounded.Refused, OSError):
+        return {}
+    return config if isinstance(config, dict) else {}

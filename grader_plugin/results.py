@@ -11,6 +11,11 @@ from typing import Any
 
 FULL_MARKS = "full marks"
 """How the reason of a part that earned all its points starts."""
+SEVERITIES = ("flag", "warn", "unchecked")
+"""What a :class:`Finding` may be: ``flag`` zeroes its part, ``warn`` costs nothing, ``unchecked``
+costs nothing but shows the part's integrity as :data:`UNCHECKED` (a detector could not run)."""
+CLEAN, FLAGGED, UNCHECKED, WARNINGS = "clean", "flagged", "could not be checked", "warnings"
+"""A part's :attr:`PartResult.integrity_status`."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,9 @@ class Finding:
     :param detector: which detector made it.
     :param message: one line.
     :param part: the part it concerns; None for the whole submission.
-    :param severity: ``flag`` (the part scores 0) or ``warn`` (reported, costs nothing).
+    :param severity: ``flag`` (the part scores 0), ``warn`` (reported, costs nothing) or
+        ``unchecked`` (a detector failed: costs nothing, but the part's integrity shows as "could
+        not be checked", never as clean).
     :param evidence: what supports it (code excerpt, counts, p-value).
     :param file: submission file it points at, relative to the package; ``line`` its line.
     :param needs_confirmation: a ``flag`` that only shows that code exists (the static scan's):
@@ -72,8 +79,8 @@ class Finding:
     needs_confirmation: bool = False
 
     def __post_init__(self):
-        if self.severity not in ("flag", "warn"):
-            raise ValueError(f"Finding.severity must be 'flag' or 'warn', got {self.severity!r}")
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"Finding.severity must be one of {', '.join(SEVERITIES)}, got {self.severity!r}")
 
     def resolved(self, confirmed: bool, part: str) -> Finding:
         """This finding as it stands for ``part``: an unconfirmed flag that needs confirmation is a warning."""
@@ -128,6 +135,15 @@ class PartResult:
     @property
     def full_marks(self) -> bool:
         return self.ok and self.points >= self.max_points
+
+    @property
+    def integrity_status(self) -> str:
+        """``flagged``, ``could not be checked`` (a detector failed), ``warnings`` or ``clean``, in that order."""
+        severities = {f.severity for f in self.findings}
+        for severity, status in (("flag", FLAGGED), ("unchecked", UNCHECKED), ("warn", WARNINGS)):
+            if severity in severities:
+                return status
+        return CLEAN
 
     def zero(self, reason: str) -> None:
         """Score nothing (points and extra credit) and say why; the first reason given is kept first."""

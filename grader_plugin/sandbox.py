@@ -128,13 +128,17 @@ def _mount_point_parents(path: Path, roots: list[Path]) -> list[str]:
 
 
 def bubblewrap_command(command: list[str], *, scratch: Path, readable: list[Path], hidden: list[Path],
-                       env: dict[str, str], uid: int | None, writable: list[Path] = ()) -> list[str]:
+                       env: dict[str, str], uid: int | None, writable: list[Path] = (),
+                       binds: list[tuple[Path, Path]] = ()) -> list[str]:
     """The ``bwrap`` command line that runs ``command`` as the module docstring describes.
 
     ``readable``: folders the worker must read (Python, the project, the hand-in, models);
     ``hidden``: folders it must not see at all; ``scratch``: its only writable folder (also its
     working folder and home); ``writable``: other folders a trusted worker may write; ``uid``: the
-    unprivileged uid to run as (None: keep the caller's).
+    unprivileged uid to run as (None: keep the caller's); ``binds``: ``(source, destination)``
+    read-only binds made after the readable folders, so a worker reads ``source`` at
+    ``destination`` (a model's files served in place of the real ones, at the real path) and
+    never sees ``source`` at its own path.
     """
     readable = sorted({Path(os.path.realpath(p)) for p in readable if os.path.exists(p)})
     blocked = sorted({a for p in readable for a in p.parents if _private(a)} if uid is not None else set())
@@ -150,6 +154,8 @@ def bubblewrap_command(command: list[str], *, scratch: Path, readable: list[Path
                for folder in readable if any(r == folder or r in folder.parents for r in roots)]
     for _, options in sorted(mounts, key=lambda mount: len(mount[0].parts)):  # outer before inner: none hides another
         args += options
+    for source, destination in binds:
+        args += _mount_point_parents(Path(destination), roots) + ["--ro-bind", str(source), str(destination)]
     for folder in sorted({Path(os.path.realpath(h)) for h in hidden if os.path.isdir(h)}):
         args += ["--perms", "0755", "--tmpfs", str(folder), "--remount-ro", str(folder)]
     for folder in writable:

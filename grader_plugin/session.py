@@ -116,7 +116,7 @@ class GradingSession:
     def open(self) -> None:
         """Open the hand-in and run the static scans; a refusal is kept in :attr:`refused`."""
         try:
-            submission = open_submission(self.settings.path, self._workdir / "submission")
+            submission = open_submission(self.settings.path, self._workdir / "opened")
             if submission.package in RESERVED_PACKAGES:
                 raise SubmissionError(
                     f"{self.settings.path}: the package may not be called {submission.package!r}; rename it"
@@ -130,8 +130,10 @@ class GradingSession:
         self.submission = submission
         self._share_training_split(submission)
         self.workers.attach(submission)
-        for found in self.pm.hook.grader_scan_submission(submission=submission):
-            self.findings.extend(found or [])
+        for found in self._each("grader_scan_submission", submission=submission):
+            found = [found] if isinstance(found, Finding) else found
+            if isinstance(found, list | tuple):
+                self.findings.extend(f for f in found if isinstance(f, Finding))
 
     def _share_training_split(self, submission: Submission) -> None:
         """Put the public training split beside the package copy, where the course layout has it.
@@ -230,12 +232,7 @@ class GradingSession:
             if not isinstance(found, list | tuple):
                 continue
             runtime.extend(f if f.part else replace(f, part=check.name) for f in found if isinstance(f, Finding))
-        changed = self.workers.changes.pop(check.name, [])
-        if changed:
-            runtime.append(Finding(
-                "hand-in files", f"{len(changed)} file(s) of the hand-in changed while this part ran; the "
-                f"hand-in was put back as handed in before the next worker", part=check.name, severity="warn",
-                evidence=", ".join(f"{self.submission.package}/{name}" for name in changed[:8])))
+        runtime += self.workers.changes_found(check.name)
         confirmed = any(f.severity == "flag" and not f.needs_confirmation for f in static + runtime)
         result.findings = [f.resolved(confirmed, check.name) for f in static] + runtime
         flagged = [f for f in result.findings if f.severity == "flag"]
@@ -255,8 +252,9 @@ class GradingSession:
     def _each(self, hook: str, errors_only: bool = False, **kwargs) -> list:
         """Call every implementation of ``hook`` on its own, so one that fails costs only its own answer.
 
-        A failing plugin's answer is replaced by a warning finding (or, with ``errors_only``, a
-        line naming the plugin and its error); the part keeps its place in the report.
+        A failing plugin's answer is replaced by an ``unchecked`` finding, so the part's integrity
+        shows as "could not be checked", never as clean (or, with ``errors_only``, a line naming the
+        plugin and its error); the part keeps its place in the report.
         """
         answers = []
         for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
@@ -264,7 +262,7 @@ class GradingSession:
                 answer = impl.function(**{name: kwargs[name] for name in impl.argnames})
             except Exception as error:  # noqa: BLE001 - a broken plugin must not lose the part
                 where = f"plugin {impl.plugin_name} failed in {hook}: {type(error).__name__}: {error}"
-                answers.append(where if errors_only else [Finding("grader", where, severity="warn")])
+                answers.append(where if errors_only else [Finding("grader", where, severity="unchecked")])
                 continue
             if not errors_only:
                 answers.append(answer)

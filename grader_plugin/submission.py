@@ -2,13 +2,15 @@
 
 Nothing here runs submission code.  A zip is checked member by member before anything is
 extracted (absolute paths, ``..``, links, several top-level entries, total size, member count);
-a folder is checked the same way.  Either is copied into a fresh folder owned by the grader, so
+a folder is checked the same way.  Either is copied (a link as a link, never followed, and refused)
+into a fresh folder owned by the grader, so
 workers import the submission from a parent folder that holds nothing else, and the grader's
 data folder can never be inside it.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
 import tomllib
@@ -145,6 +147,15 @@ def _check_folder(folder: Path, max_bytes: int) -> None:
                 )
 
 
+def _refuse_links(copy: Path, source: Path) -> None:
+    """Refuse the hand-in when the grader's ``copy`` of it holds a link (named as in ``source``)."""
+    for root, folders, files in os.walk(copy):  # links are listed, never entered
+        for name in folders + files:
+            if os.path.islink(os.path.join(root, name)):
+                where = source / Path(os.path.relpath(os.path.join(root, name), copy))
+                raise SubmissionError(f"{where}: links are not allowed in a hand-in; copy the real file in")
+
+
 def read_metadata(folder: Path) -> dict[str, str]:
     """Entry points declared in ``FOLDER/grader.toml`` under ``[entry-points]`` (``cot = "pkg.mod:fn"``)."""
     path = folder / METADATA_FILE
@@ -199,7 +210,8 @@ def open_submission(path: Path | str, workdir: Path, max_bytes: int = MAX_UNCOMP
         source = source.resolve()
         _check_folder(source, max_bytes)
         folder = workdir / source.name
-        shutil.copytree(source, folder, ignore=_ignore_caches)
+        shutil.copytree(source, folder, symlinks=True, ignore=_ignore_caches)  # a link is copied, never followed
+        _refuse_links(folder, source)  # one made after the check above
         size = bundle_size(source)
     elif zipfile.is_zipfile(source):
         top = check_zip(source, max_bytes)
@@ -255,21 +267,3 @@ def drop_bytecode(folder: Path) -> None:
     for cache in sorted(folder.rglob("__pycache__"), reverse=True):
         shutil.rmtree(cache, ignore_errors=True)
 
-
-def fingerprint(folder: Path) -> dict[str, tuple[int, int]]:
-    """Every file under ``folder`` as ``relative path -> (size, modification time)``."""
-    folder = Path(folder)
-    return {
-        path.relative_to(folder).as_posix(): (stat_result.st_size, stat_result.st_mtime_ns)
-        for path in folder.rglob("*")
-        if path.is_file()
-        for stat_result in [path.stat()]
-    }
-
-
-def changed_files(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
-    """Files added, changed or removed between two fingerprints, each marked ``(new)``, ``(changed)``, ``(removed)``."""
-    added = [f"{name} (new)" for name in sorted(after.keys() - before.keys())]
-    removed = [f"{name} (removed)" for name in sorted(before.keys() - after.keys())]
-    changed = [f"{name} (changed)" for name in sorted(before.keys() & after.keys()) if before[name] != after[name]]
-    return added + changed + removed

@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 
 _ESCAPES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Control characters, line and paragraph separators, and the bidirectional overrides that could
+make a line read as something else (shown escaped, as ``\\u202e``)."""
 
 
 def _visible(match: re.Match) -> str:

@@ -70,7 +70,7 @@ def test_original_lookup_patch_on_answer_is_flagged_by_every_kind_of_detector(gr
     assert patched.where() == "lookup_patch/__init__.py:20" and "model.answer" in patched.message
     assert "data/valid.json" in found["dynamic audit: grading-data-read"][0].evidence
     assert "p = " in found["behaviour: hidden questions"][0].message
-    assert "8/8 -> 8/8" in found["behaviour: weight ablation"][0].message
+    assert "8/38 -> 8/38" in found["behaviour: weight ablation"][0].message  # the 8 graded and 30 hidden questions
 
 
 def test_table_built_at_import_flags_the_sft_part_and_leaves_the_honest_cot_part_alone(graded):

@@ -6,16 +6,17 @@ them with peft in ``load()``.  What goes wrong in real hand-ins: the folder hold
 or an adapter trained on another base model (the course's 360M model, hidden size 960, while a
 smaller model serves that id here).  peft's own errors name temporary paths and tensor shapes;
 this plugin (``grader_adjust_result``, grader side, reading files only) replaces them with the
-cause, and notes a broken folder even when ``load()`` worked around it.
+cause, and notes a broken folder even when ``load()`` worked around it.  The folder is the
+hand-in's: its ``adapter_config.json`` and its safetensors header are read within the bounds of
+:mod:`grader_plugin.bounded`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
-from grader_plugin import hookimpl
+from grader_plugin import bounded, hookimpl
 from unitconv.course import ADAPTER_WEIGHT_FILES
 
 ADAPTER_FOLDERS = {"sft": "sft_model", "rft": "rft_model"}
@@ -31,11 +32,18 @@ def _listing(folder: Path) -> str:
 
 
 def adapter_width(weights: Path) -> int | None:
-    """The input width of the adapter's first LoRA ``A`` matrix (the base model's hidden size), or None."""
+    """The input width of the adapter's first LoRA ``A`` matrix (the base model's hidden size), or None.
+
+    Raises :class:`grader_plugin.bounded.Refused` when the file's header is longer than a header may be.
+    """
     if weights.suffix != ".safetensors":
         return None
     from safetensors import safe_open
 
+    try:
+        bounded.check_safetensors_header(weights)
+    except OSError:
+        return None
     try:
         with safe_open(str(weights), framework="np") as handle:
             for key in sorted(handle.keys()):
@@ -66,11 +74,20 @@ def diagnose(folder: Path, shown: str, served_config) -> str | None:
     if not weights:
         return (f"{shown}/adapter_config.json has no adapter weights beside it (no adapter_model.safetensors); "
                 f"model.save_pretrained('{shown}') writes both")
+    again = f"save the adapter again with model.save_pretrained('{shown}')"
     try:
-        base = json.loads(config_file.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return f"{shown}/adapter_config.json is not valid JSON; save the adapter again with model.save_pretrained"
-    width, served = adapter_width(weights[0]), served_config(base) if base else {}
+        config = bounded.read_json(config_file)
+    except bounded.Refused as error:
+        return f"{shown}/adapter_config.json {error}; {again}"
+    if not isinstance(config, dict):
+        return f"{shown}/adapter_config.json is not a JSON object; {again}"
+    try:
+        width = adapter_width(weights[0])
+    except bounded.Refused as error:
+        return f"{shown}/{weights[0].name} {error}; {again}"
+    base = config.get("base_model_name_or_path")
+    base = base if isinstance(base, str) else ""
+    served = served_config(base) if base else {}
     hidden = served.get("hidden_size")
     if width and hidden and width != hidden:
         return (f"{shown} was trained for {base} with hidden size {width}, but the model serving {base} here "

@@ -1,12 +1,14 @@
 """Built-in checks ``generate`` (10 points) and ``batched_generate`` (15 points): how likely the
-outputs are under the base model the hand-in loaded.
+outputs are under the base model the hand-in loaded, as the grader serves it.
 
 Worker halves: :func:`~grader_plugin.worker.tasks.generate_each` calls ``generate(q)`` for the
 first 32 validation questions, one at a time, and
 :func:`~grader_plugin.worker.tasks.batched_generate_calls` calls ``batched_generate(questions)``
 once, as the course does (then a few calls the course does not make).  The worker also reports
-which base model the hand-in loaded.  Grader half (here): a trusted worker
-(:func:`~grader_plugin.worker.tasks.generation_likelihood`, no hand-in code) loads that base model
+which base model the hand-in loaded; :func:`~grader_plugin.judge.judge_model` turns that report
+into a model the grader serves (its hub id or the run's base model), and a hand-in that loaded
+one the grader does not serve scores 0 naming it.  Grader half (here): a trusted worker
+(:func:`~grader_plugin.worker.tasks.generation_likelihood`, no hand-in code) loads that served model
 itself and measures the mean token loss of ``question + output``; fluent continuations the model
 finds likely score well whatever the dtype, budget or tie-breaking, and empty, garbled or
 mis-padded outputs score badly.  The bounds (:func:`loss_bounds`):
@@ -27,8 +29,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader_plugin import hookimpl
+from grader_plugin import hookimpl, model_map
 from grader_plugin.checks import Check
+from grader_plugin.judge import judge_model, served_folder
 from grader_plugin.provenance import grader_version
 from grader_plugin.results import PartResult, WorkerOutcome
 from grader_plugin.scoring import whole_points
@@ -87,15 +90,6 @@ def _shorten(text, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def loaded_base_model(outcome: WorkerOutcome, context) -> tuple[str, str]:
-    """The base model the hand-in loaded (name or path as it gave it), and how the grader knows."""
-    described = [m for m in outcome.models if m.get("name_or_path")]
-    if described:
-        return described[0]["name_or_path"], "as loaded by the hand-in"
-    fallback = context.settings.base_model or "embedded:SmolLM2-135M-Instruct"
-    return fallback, "the hand-in's model could not be identified: graded against the run's base model"
-
-
 def _stored_anchors(context, model: str, prompts: list[str], padding_side: str | None) -> Path | None:
     """Where the anchors of this model (its files), device, prompts and budget are kept between runs."""
     folder = context.model_folder(model)
@@ -150,18 +144,19 @@ def _broken_outputs(prompts: list[str], outputs: list[str]) -> list[int]:
 
 def score_likelihood(context, result: PartResult, outcome: WorkerOutcome, prompts: list[str],
                      outputs: list[str], padding_side: str | None) -> PartResult:
-    """Points from how likely ``outputs`` are under the base model the hand-in loaded."""
-    from grader_plugin.model_map import model_config
-
-    model, how = loaded_base_model(outcome, context)
-    folder = context.model_folder(model)
+    """Points from how likely ``outputs`` are under the served base model the hand-in loaded."""
+    model, how = judge_model(outcome, context)
+    if model is None:
+        result.zero(how)
+        return result
+    folder = served_folder(context, model)
     if folder is not None and str(folder) != model:
         how += f", served here by {folder}"
     measured, anchors = _likelihood(context, model, prompts, outputs, padding_side)
     if not measured.ok:
         result.zero(f"grader could not score the outputs under {model}: {measured.reason}")
         return result
-    config = model_config(folder)
+    config = model_map.model_config(folder)
     try:
         bounds = loss_bounds(config, model, anchors)
     except ValueError as error:

@@ -18,12 +18,15 @@ from grader_plugin.builtin.terminal_report import integrity_lines, table_lines
 from grader_plugin.results import GradeReport
 from grader_plugin.text import one_line
 
+LINE_CHARS = 2000
+"""A part's reason and details are each one printable line of at most this many characters."""
+
 
 def gradescope_results(report: GradeReport) -> dict:
     """The report as Gradescope's results.json structure."""
     tests = []
     for part in report.parts:
-        output = "\n".join(one_line(line) for line in ([part.reason] if part.reason else []) + part.details)
+        output = "\n".join(one_line(line, LINE_CHARS) for line in ([part.reason] if part.reason else []) + part.details)
         tests.append(
             {
                 "name": part.title,
@@ -55,6 +58,7 @@ def gradescope_results(report: GradeReport) -> dict:
             "profile": report.profile,
             "refused": report.refused,
             "findings": [f.__dict__ for f in report.findings],
+            "integrity": {part.name: part.integrity_status for part in report.parts},
             "graded_by": report.graded_by,
             "time": {part.name: {"seconds": round(part.seconds, 2), "phases": part.phases} for part in report.parts},
         },

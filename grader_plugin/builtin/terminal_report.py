@@ -7,7 +7,7 @@ printed through :mod:`grader_plugin.text`, one printable line per line, so it ca
 from __future__ import annotations
 
 from grader_plugin import hookimpl
-from grader_plugin.results import GradeReport
+from grader_plugin.results import UNCHECKED, GradeReport
 from grader_plugin.text import one_line, printable
 
 
@@ -30,7 +30,7 @@ def table_lines(report: GradeReport) -> list[str]:
     """The table: part, points, measured figure, bounds, time, reason; then the totals."""
     rows = [("part", "points", "measured", "bounds", "time", "reason")]
     for part in report.parts:
-        status = "" if part.ok else "FAIL "
+        status = ("" if part.ok else "FAIL ") + ("UNCHECKED " if part.integrity_status == UNCHECKED else "")
         rows.append(
             (
                 part.name,
@@ -69,6 +69,9 @@ def integrity_lines(report: GradeReport) -> list[str]:
         ))
         if finding.evidence:
             lines.append(f"      evidence: {one_line(finding.evidence, 300)}")
+    for part in report.parts:
+        if part.integrity_status == UNCHECKED:
+            lines.append(f"  {part.name}: integrity could not be checked (a detector failed; see UNCHECKED above)")
     return lines
 
 
@@ -89,7 +92,8 @@ def grader_write_report(report, settings, write_line):
         write_line(line)
     if settings.verbosity >= 2:
         for part in report.parts:
-            if part.output:
-                write_line(f"--- output of {part.name} ---")
+            if part.output:  # the hand-in's own lines, each behind a bar so none can pass for the grader's
+                write_line(f"--- output of {part.name} (the hand-in's, last 40 lines) ---")
                 for line in part.output.splitlines()[-40:]:
-                    write_line(f"  {printable(line)}")
+                    write_line(f"  | {printable(line)}")
+                write_line(f"--- end of output of {part.name} ---")

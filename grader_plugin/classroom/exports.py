@@ -3,7 +3,8 @@
 All of them are made from the record, so they can be made again at any time without grading; each
 hand-in's ``results.json`` is also written as soon as the hand-in is graded.  ``grades.csv`` has a
 row per hand-in: student id, name, submission (the hand-in's key), status, total, maximum, extra
-credit, each part's points (``pass`` or ``fail`` for a 0-point rule), its integrity flags and,
+credit, each part's points (``pass`` or ``fail`` for a 0-point rule), its integrity flags (and the
+parts whose integrity could not be checked) and,
 for a hand-in the grader failed on, the error.  Text that came from students (names, flags) is
 written so that a spreadsheet never reads it as a formula.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from grader_plugin.builtin.json_report import gradescope_results, write_atomically
 from grader_plugin.classroom import html_report
-from grader_plugin.classroom.records import part_score, report_from_data
+from grader_plugin.classroom.records import part_score, report_from_data, unchecked
 
 RESULTS = "results"
 CSV_NAME = "grades.csv"
@@ -77,7 +78,7 @@ def csv_text(handins, part_rows, parts: list[str]) -> str:
         writer.writerow([_cell(v) for v in (
             row["student_id"], row["name"], row["key"], row["status"], row["total"], row["max_total"], row["extra"],
             *(points.get((row["key"], part)) for part in columns),
-            "; ".join(json.loads(row["flags"])), row["error"])])
+            "; ".join(json.loads(row["flags"]) + unchecked(row)), row["error"])])
     return buffer.getvalue()
 
 

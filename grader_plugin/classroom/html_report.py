@@ -17,7 +17,7 @@ from html import escape
 from pathlib import Path
 
 from grader_plugin.builtin.json_report import write_atomically
-from grader_plugin.classroom.records import part_score
+from grader_plugin.classroom.records import part_score, unchecked
 
 SLOWEST = 15
 EVIDENCE_CHARS = 1500
@@ -103,11 +103,13 @@ def _who(row) -> list[str]:
 def _flag_rows(handins) -> list[list[str]]:
     rows = []
     for row in handins:
-        if row["status"] != "graded" or row["flags"] == "[]":
+        if row["status"] != "graded" or row["flags"] == "[]" and not unchecked(row):
             continue
         for finding in json.loads(row["report"])["findings"]:
-            if finding["severity"] != "flag":
+            if finding["severity"] not in ("flag", "unchecked"):
                 continue
+            if finding["severity"] == "unchecked":
+                finding = {**finding, "message": f"could not be checked: {finding['message']}"}
             where = finding["file"] + (f":{finding['line']}" if finding["line"] else "") if finding["file"] else ""
             evidence = escape(str(finding["evidence"])[:EVIDENCE_CHARS])
             rows.append(_who(row) + [_td(finding["part"] or "submission"), _td(finding["detector"]),
@@ -156,7 +158,7 @@ def render(handins, part_rows, columns: list[str]) -> str:
         f'<p class="meta">made {escape(time.strftime("%Y-%m-%d %H:%M"))} by {escape("; ".join(stamps))}</p>',
         _cards(handins, totals, max_total),
         "<h2>Scores</h2>", "\n".join(figures) or '<p class="none">no graded hand-in yet</p>',
-        f"<h2>Flagged hand-ins ({len(flagged)} flags)</h2>",
+        f"<h2>Flagged hand-ins ({len(flagged)} flags or parts that could not be checked)</h2>",
         _table(["student id", "name", "part", "detector", "finding", "where", "evidence"], flagged,
                "no integrity flag"),
         f"<h2>Grader errors ({len(errors)})</h2>",

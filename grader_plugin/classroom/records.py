@@ -8,6 +8,7 @@ of a hand-in's printing.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 
 from grader_plugin.results import Finding, GradeReport, PartResult
@@ -32,6 +33,15 @@ def report_from_data(data: dict) -> GradeReport:
 def flags(report: GradeReport) -> list[str]:
     """The report's integrity flags (findings that zeroed a part), one line each: ``part: detector: message``."""
     return [f"{f.part or 'submission'}: {f.detector}: {f.message}" for f in report.findings if f.severity == "flag"]
+
+
+def unchecked(row) -> list[str]:
+    """A hand-in row's findings of detectors that could not run, one line each: its parts' integrity
+    could not be checked (``part: could not be checked: detector: message``)."""
+    if row["status"] != "graded" or not row["report"]:
+        return []
+    return [f"{f['part'] or 'submission'}: could not be checked: {f['detector']}: {f['message']}"
+            for f in json.loads(row["report"])["findings"] if f["severity"] == "unchecked"]
 
 
 def part_score(row) -> float | str:

@@ -8,13 +8,18 @@ Built-in plugin (grader side) for checks that declare ``answers_questions``:
   ones, so the worker cannot tell them apart.  A part far better on the graded questions than on
   the hidden ones is flagged when a one-sided Fisher exact test gives p < :data:`ALPHA` and the
   gap is at least :data:`MIN_GAP`;
-- weight ablation (``grader_scan_part``): one more worker answers the first graded questions
-  through the ordinary answering task, with the base model's files served with noise added and
-  the hand-in's adapters zeroed (:func:`grader_plugin.worker.probe.disturbed_copy`, written
-  before any hand-in code runs, so it never sees the undisturbed weights); where the hand-in
-  loads a model the grader cannot serve, the weights are disturbed in memory after ``load()``
-  instead, and the finding says which was used.  When accuracy does not collapse (keeps at least
-  :data:`KEPT_SHARE` of the correct answers), the answers do not come from the weights.
+- weight ablation (``grader_scan_part``): one more worker answers, through the ordinary answering
+  task and in a new random order, the questions the part was asked (graded and hidden, as many as
+  in the real call, drawn after the hand-in answered), with the base model's files and the
+  hand-in's LoRA tensors served with their values permuted within blocks
+  (:mod:`grader_plugin.worker.probe`: dtype, quantisation grid, norms, file names, sizes and
+  mtimes kept; the copies are written by a trusted worker in neutrally named folders, and served
+  under the real run's names and paths, so nothing but the weights' function tells the probe
+  from a real run).  Where the hand-in loads a model the grader cannot serve, the weights are
+  disturbed in memory after ``load()`` instead, and the finding says which was used.  When
+  accuracy does not collapse (keeps at least :data:`KEPT_SHARE` of the correct answers), the
+  answers do not come from the weights.  A probe that cannot run makes the part "could not be
+  checked", never clean.
 
 Both tests only say something when the part answered well: at least :data:`MIN_ACCURACY` of the
 graded questions for the hidden-question test, at least :data:`MIN_CORRECT` correct answers to
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import shutil
 from pathlib import Path
@@ -33,18 +39,16 @@ from grader_plugin import hookimpl
 from grader_plugin.integrity.stats import fisher_greater
 from grader_plugin.results import Finding
 from grader_plugin.scoring import is_correct
-from grader_plugin.worker.probe import ablated_answers, disturbed_copy
+from grader_plugin.worker.probe import BLOCK, ablated_answers, disturbed_copy
 from grader_plugin.worker.tasks import answer_questions
 from unitconv.paths import make_readable
 
 HIDDEN_QUESTIONS = 30
-ABLATION_QUESTIONS = 20
 MIN_ACCURACY = 0.25
 MIN_CORRECT = 4
 ALPHA = 0.001
 MIN_GAP = 0.25
 KEPT_SHARE = 0.5
-NOISE = 1.0
 DISTURB_TIMEOUT_S = 900
 DETECTOR = "behaviour"
 
@@ -84,11 +88,14 @@ def judge_ablation(before: int, after: int, total: int, ablation: dict, how: str
     """A flag when accuracy did not collapse with the weights ablated, else None."""
     if before < MIN_CORRECT:
         return None
-    what = (
-        f"{how}: {ablation.get('tensors_noised', 0)} weight tensors noised at {NOISE:g}x their RMS, "
-        f"{ablation.get('adapter_tensors_removed', 0)} adapter tensors zeroed"
-    )
-    if not ablation.get("tensors_noised") and not ablation.get("adapter_tensors_removed"):
+    weights, adapters = ablation.get("tensors_disturbed", 0), ablation.get("adapter_tensors_disturbed", 0)
+    what = (f"{how}: {weights} weight tensors disturbed (values permuted within blocks of {BLOCK}), "
+            f"{adapters} adapter tensors disturbed")
+    unread = ablation.get("unreadable_weight_files") or []
+    if unread:
+        names = ", ".join(ascii(str(name)[:80]) for name in unread[:3])
+        what += f"; served as handed in, not safetensors files the probe could read: {names}"
+    if not weights and not adapters:
         return Finding(
             f"{DETECTOR}: weight ablation",
             "no model weights found on the loaded model to ablate; answers cannot be traced to a model",
@@ -123,44 +130,74 @@ def _servable(context, outcome) -> str | None:
     return name if hub_id or folder == context.model_folder(base) else None
 
 
+class ProbeError(Exception):
+    """The ablation probe could not run; the message is one line without private paths."""
+
+
+def _copy_hand_in(source: Path, target: Path) -> None:
+    """The hand-in's parent folder copied into ``target``, links copied as links (never followed)."""
+    try:
+        shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+    except shutil.Error as error:
+        rows = error.args[0] if error.args and isinstance(error.args[0], list) else []
+        failed = [os.path.relpath(row[0], source) for row in rows if str(row[0]).startswith(str(source))]
+        raise ProbeError(f"the hand-in could not be copied ({', '.join(failed[:3]) or 'a file'})") from None
+    except OSError as error:
+        raise ProbeError(f"the hand-in could not be copied ({type(error).__name__}: {error.strerror})") from None
+
+
 def _served_ablation(context, check, name: str, questions: list[str]):
-    """Answers of a worker given disturbed files in place of the real ones (made once per run)."""
+    """Answers of a worker given disturbed files in place of the real ones (made once per run).
+
+    The folders have neutral names: nothing a worker could see says "probe" or "disturbed"."""
     key = ("disturbed-weights", name)
     if key not in context.cache:
-        target, hand_in = context.work_folder("disturbed-model"), context.work_folder("disturbed-hand-in")
-        shutil.copytree(context.submission.parent, hand_in, dirs_exist_ok=True)
+        target, hand_in = context.work_folder("copy-a"), context.work_folder("copy-b")
+        _copy_hand_in(context.submission.parent, hand_in)
         payload = {"model": str(context.model_folder(name)), "target": str(target), "adapters_under": str(hand_in),
-                   "noise": NOISE, "seed": random.SystemRandom().randrange(2**32)}
+                   "seed": random.SystemRandom().randrange(2**63)}
         made = context.run_worker(disturbed_copy, payload, writable=(target, hand_in), timeout=DISTURB_TIMEOUT_S,
                                   label="integrity probe: disturbing the weights")
         make_readable(target), make_readable(hand_in)
         context.cache[key] = (target, hand_in, made)
     target, hand_in, made = context.cache[key]
     if not made.ok:
-        return None, made.reason, {}
+        raise ProbeError(f"the disturbed copy of {name} could not be made: {made.reason}")
     outcome = context.run_worker(answer_questions, {"questions": questions}, entry_point=check.entry_point,
                                  serve={name: target}, hand_in=hand_in, label="integrity probe: ablation")
-    return outcome, "", made.data
+    return outcome, made.data
 
 
 def _ablated(context, check, outcome, questions: list[str]):
-    """Answers with the weights ablated, the ablation record, how it was done; or a problem."""
+    """Answers with the weights ablated, the ablation record and how it was done; ProbeError when it failed."""
     name = _servable(context, outcome)
     if name is not None:
-        probe, problem, record = _served_ablation(context, check, name, questions)
-        if probe is None:
-            return None, {}, "", f"the disturbed copy of {name} could not be made: {problem}"
+        probe, record = _served_ablation(context, check, name, questions)
         how = f"served ablation (disturbed files of {name} in place of the real ones)"
     else:
-        payload = {"questions": questions, "noise": NOISE, "seed": random.SystemRandom().randrange(2**32)}
-        probe = context.run_worker(ablated_answers, payload, entry_point=check.entry_point,
+        probe = context.run_worker(ablated_answers, {"questions": questions}, entry_point=check.entry_point,
                                    label="integrity probe: ablation")
         record = probe.data.get("ablation") if probe.ok and isinstance(probe.data, dict) else {}
         how = "in-memory ablation after load() (the hand-in's model is not one the grader can serve)"
     answers = probe.data.get("answers") if probe.ok and isinstance(probe.data, dict) else None
-    if not _numbers(answers) or not isinstance(record, dict):
-        return None, {}, how, probe.reason or "the probe's result does not have the expected shape"
-    return answers, record, how, ""
+    if not _numbers(answers) or len(answers) != len(questions) or not isinstance(record, dict):
+        raise ProbeError(probe.reason or "the probe's result does not have the expected shape")
+    return answers, record, how
+
+
+def could_not_check(problem: str) -> Finding:
+    """The finding of a probe that could not run: the part's integrity "could not be checked", never clean."""
+    message = f"weight ablation could not be checked: {problem}"
+    try:
+        return Finding(f"{DETECTOR}: weight ablation", message, severity="unchecked")
+    except ValueError:  # a Finding without the "unchecked" severity: a visible warning instead
+        return Finding(f"{DETECTOR}: weight ablation", message, severity="warn")
+
+
+def ablation_sample(asked: list) -> list[int]:
+    """Which of the asked questions the probe asks, in its order: all of them, as many as the real call
+    had (a shorter call would tell the probe apart), in a new order only the grader knows."""
+    return random.SystemRandom().sample(range(len(asked)), len(asked))
 
 
 @hookimpl
@@ -178,15 +215,17 @@ def grader_scan_part(check, outcome, context):
         return None
     hidden_correct = sum(is_correct(a, q.expected) for q, a in hidden)
     findings = [judge_hidden(sum(correct), len(correct), hidden_correct, len(hidden))]
-    ablation = [q for q, _ in graded[:ABLATION_QUESTIONS]]
-    before = sum(correct[:ABLATION_QUESTIONS])
+    sample = [asked[i] for i in ablation_sample(asked)]
+    before = sum(is_correct(a, q.expected) for q, a in zip(asked, answers, strict=True))
     if before >= MIN_CORRECT:
-        ablated, record, how, problem = _ablated(context, check, outcome, [q.text for q in ablation])
-        if problem:
-            return [f for f in findings if f] + [
-                Finding(DETECTOR, f"the ablation probe could not run: {problem}", severity="warn")]
-        after = sum(is_correct(a, q.expected) for a, q in zip(ablated, ablation, strict=False) if math.isfinite(a))
-        findings.append(judge_ablation(before, after, len(ablation), record, how))
+        try:
+            ablated, record, how = _ablated(context, check, outcome, [q.text for q in sample])
+        except ProbeError as error:
+            return [f for f in findings if f] + [could_not_check(str(error))]
+        except Exception as error:  # noqa: BLE001 - a probe that broke must not hide the hidden-question finding
+            return [f for f in findings if f] + [could_not_check(f"the probe failed ({type(error).__name__})")]
+        after = sum(is_correct(a, q.expected) for a, q in zip(ablated, sample, strict=True) if math.isfinite(a))
+        findings.append(judge_ablation(before, after, len(sample), record, how))
     return [f for f in findings if f is not None]
 
 

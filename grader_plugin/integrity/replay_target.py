@@ -2,9 +2,9 @@
 
 Grader side, used by :mod:`grader_plugin.integrity.replay`.  The worker reported what the loaded
 object holds (:func:`grader_plugin.worker.models.describe_models`): hand-in side, so it only
-narrows the choice.  The base model must be one the grader serves (a mapped or cached hub id, the
-run's base model, the embedded model): a path the hand-in names elsewhere, its own package
-included, is never decoded as the judge of its own answers.  The adapter is looked for among the
+narrows the choice.  The base model must be one the grader serves, by the same rule as the
+generation parts' judge (:func:`grader_plugin.judge.served_name`): a path the hand-in names
+elsewhere, its own package included, is never decoded as the judge of its own answers.  The adapter is looked for among the
 hand-in's adapter folders (the part's own first), by the rank and target modules reported.
 """
 
@@ -14,29 +14,13 @@ import json
 from pathlib import Path
 
 from grader_plugin.builtin.adapters import ADAPTER_FOLDERS
+from grader_plugin.judge import served_folder, served_name
 from grader_plugin.text import one_line
 
 MAX_CONFIG_BYTES = 64_000
 """An ``adapter_config.json`` larger than this is not read (a real one is about 1 KB)."""
 MAX_FOLDERS = 32
 """Adapter folders of a hand-in looked at, at most."""
-
-
-def _served_folder(name: str, context) -> Path | None:
-    """The folder the grader serves for ``name``: a served hub id, the run's base model or the embedded one."""
-    settings = context.settings
-    base = settings.base_model
-    folder = context.model_folder(name)
-    if folder is None:
-        return None
-    submission = Path(context.submission.parent).resolve()
-    if submission == Path(folder).resolve() or submission in Path(folder).resolve().parents:
-        return None  # weights the hand-in ships judge nothing
-    hub_id = name.count("/") == 1 and not Path(name).exists()
-    base_folder = context.model_folder(base) if base else context.model_folder("embedded:")
-    if hub_id or name.startswith("embedded:") or (base_folder and Path(folder).resolve() == base_folder.resolve()):
-        return Path(folder)
-    return None
 
 
 def _config(folder: Path) -> dict | None:
@@ -70,7 +54,8 @@ def choose(check, outcome, context) -> tuple[dict | None, str]:
     """``({"model", "dtype", "adapter"}, "")`` to replay with, or ``(None, why the grader cannot)``."""
     model = next(m for m in outcome.models if isinstance(m, dict))
     name = str(model.get("name_or_path") or "")
-    folder = _served_folder(name, context) if name else None
+    served = served_name(context, name) if name else None
+    folder = served_folder(context, served) if served else None
     if folder is None:
         return None, (f"the model it answers with, {one_line(name or 'a model without a name', 120)}, is not one "
                       f"the grader serves (a hub id it maps, or the run's base model), so its outputs cannot be "

@@ -29,6 +29,11 @@ Source only shows that code exists, not that it ran: every ``flag`` here needs c
 audit, the behavioural probes) flags the same part, and is otherwise reported as "present, not
 active in this run".  The behavioural detectors judge the answering path whatever the source
 looks like.
+
+A module the scan cannot read to the end (larger than :data:`grader_plugin.bounded.MAX_SOURCE_BYTES`,
+or nested deeper than :data:`grader_plugin.bounded.MAX_SYNTAX_DEPTH`) is itself a finding,
+``static scan: unscannable`` (severity ``unchecked``: its part's integrity "could not be
+checked"), never an error of the grader.
 """
 
 from __future__ import annotations
@@ -37,25 +42,30 @@ import ast
 import dataclasses
 from pathlib import Path
 
-from grader_plugin import hookimpl
+from grader_plugin import bounded, hookimpl
 from grader_plugin.contract import ENTRY_POINTS
 from grader_plugin.integrity.ast_rules import RuleVisitor
 from grader_plugin.results import Finding
 from grader_plugin.vendoring import is_carried_core
 
 DETECTOR = "static scan"
+UNSCANNABLE = f"{DETECTOR}: unscannable"
 PART_MODULES = tuple(name for name in ENTRY_POINTS if name != "base")
 
 
 def scan_source(source: str, filename: str) -> list[Finding]:
     """Findings of every rule over one Python file; ``filename`` is how findings name it."""
     try:
-        tree = ast.parse(source, filename=filename)
+        tree = bounded.parse_python(source, filename)
+        with bounded.recursion_room(bounded.MAX_SYNTAX_DEPTH):
+            visitor = RuleVisitor(tree)
+            visitor.visit(tree)
     except SyntaxError as error:
         return [Finding(DETECTOR, f"could not parse: {error.msg}", severity="warn", file=filename,
                         line=error.lineno)]
-    visitor = RuleVisitor(tree)
-    visitor.visit(tree)
+    except (bounded.Refused, RecursionError, MemoryError) as error:
+        why = str(error) if isinstance(error, bounded.Refused) else f"the scan ran out of room ({type(error).__name__})"
+        return [unscannable(filename, why)]
     found = list(visitor.found)
     reads_graded = any(rule == "grading-data-read" and sev == "flag" for rule, sev, _, _ in found)
     for node, what, used in visitor.tables:
@@ -85,6 +95,12 @@ def scan_source(source: str, filename: str) -> list[Finding]:
     return findings
 
 
+def unscannable(filename: str, why: str) -> Finding:
+    """The finding for a file the scan could not read to the end: its part cannot count as checked."""
+    return Finding(UNSCANNABLE, f"could not be scanned: the file {why}; its code was not checked for "
+                   f"answer tables, data reads or patched methods", severity="unchecked", file=filename)
+
+
 def scan_folder(folder: Path) -> list[Finding]:
     """Findings over every ``.py`` file under ``folder`` (named relative to its parent).
 
@@ -96,10 +112,21 @@ def scan_folder(folder: Path) -> list[Finding]:
     for path in sorted(Path(folder).rglob("*.py")):
         if "__pycache__" in path.parts:
             continue
-        text = path.read_text(encoding="utf-8", errors="replace")
+        shown = path.relative_to(Path(folder).parent).as_posix()
+        if path.is_dir():
+            continue
+        if not path.is_file():  # a pipe or a device would block or never end
+            findings.append(unscannable(shown, "is not a regular file"))
+            continue
+        try:
+            data = bounded.read_bytes(path, bounded.MAX_SOURCE_BYTES)
+        except bounded.Refused as error:
+            findings.append(unscannable(shown, str(error)))
+            continue
+        text = data.decode("utf-8", errors="replace")
         if is_carried_core(path.relative_to(folder), text):
             continue
-        findings.extend(scan_source(text, path.relative_to(Path(folder).parent).as_posix()))
+        findings.extend(scan_source(text, shown))
     return findings
 
 

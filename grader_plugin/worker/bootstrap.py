@@ -19,6 +19,7 @@ checks of what the result claims (``docs/integrity.md``).
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import json
 import os
@@ -126,9 +127,18 @@ def missing_hub_model(error: BaseException) -> str | None:
     return found or "a model"
 
 
+MEMORY_WORDS = ("can't allocate memory", "cannot allocate memory", "out of memory", "bad_alloc")
+"""How a failed allocation reads when it is not a ``MemoryError`` (the C library, torch, C++)."""
+
+
 def _is_memory_error(error: BaseException) -> bool:
-    text = str(error).lower()
-    return isinstance(error, MemoryError) or "can't allocate memory" in text or "out of memory" in text
+    """Whether ``error`` (or one it was raised from) says memory ran out."""
+    for link in _chain(error):
+        text = f"{type(link).__name__} {link}".lower()
+        if (isinstance(link, MemoryError) or getattr(link, "errno", None) == errno.ENOMEM
+                or any(word in text for word in MEMORY_WORDS)):
+            return True
+    return False
 
 
 def run(job: dict) -> dict:
@@ -165,7 +175,7 @@ def _run(job: dict, recorder) -> dict:
             progress.report(progress.LOADING)
             model = factory()
             recorder.loaded(model)
-            models = _described(model)
+            models = _described(model, package)
         progress.report(progress.WORKING)
         data = task(model, job["payload"])
         return {"status": "ok", "data": data, "entry_point": used, "num_parameters": count_parameters(model),
@@ -197,9 +207,9 @@ def _run(job: dict, recorder) -> dict:
         }
 
 
-def _described(model) -> list[dict]:
+def _described(model, package: str | None) -> list[dict]:
     try:
-        return describe_models(model)
+        return describe_models(model, package)
     except Exception:  # noqa: BLE001 - an odd object is not a reason to lose the result
         return []
 
@@ -216,7 +226,7 @@ def result_channel(fd: int, token: str):
     def send(result: dict) -> None:
         try:
             body = dumps(result).encode()
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, RecursionError) as error:
             body = dumps({"status": "error", "reason": f"the task's result is not JSON data ({error})"}).encode()
         message = MAGIC + b" " + token.encode() + b" " + str(len(body)).encode() + b"\n" + body
         while message:

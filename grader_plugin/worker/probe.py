@@ -1,18 +1,31 @@
 """Worker halves of the ablation probe: disturbed copies of the weights, and disturbing them in memory.
 
-Worker side.  The grader's preferred ablation never lets hand-in code see the undisturbed weights:
-a trusted worker (no hand-in code, :func:`disturbed_copy`) writes a copy of the base model with
-Gaussian noise added to every weight (scaled to that tensor's root mean square) and zeroes the
-LoRA matrices of the hand-in's adapter files in a copy of the hand-in; the probe worker then
+The disturbance permutes every floating tensor's values within consecutive blocks
+of :data:`BLOCK` along its last dimension, with a fresh random permutation per block
+(:func:`permute_blocks`).  Unlike added noise, it keeps what a hand-in could inspect to tell the
+probe from a real run: the dtype and every exact value (bfloat16 values stay bfloat16 values),
+each block's set of distinct values (the 32-wide blocks of a Q4_1-dequantised model keep their
+16-level grid, since GGUF blocks run along the same dimension), the value distribution, every
+norm, and constant tensors (RMSNorm weights of exactly 1.0 stay 1.0).  It still destroys what the
+weights compute: each row of a matrix meets its inputs in a different order.  No disturbance can
+hide from a hand-in that runs its model on a text of its own and checks the prediction: that is
+why the grader's own replay, not this probe, is the root of trust, and ablation a second opinion.
+
+The grader's preferred ablation never lets hand-in code see the undisturbed weights: a trusted
+worker (no hand-in code, :func:`disturbed_copy`) writes a copy of the base model and permutes, in
+a copy of the hand-in, the LoRA tensors of its weight files (so its adapter is disturbed, not
+all-zero), keeping file names, sizes, headers, tensor order and mtimes; the probe worker then
 answers through the ordinary task with those files served in place of the real ones.  Where the
-hand-in loads a model the grader cannot serve (weights it ships, a path of its own), the fallback
-:func:`ablated_answers` disturbs the weights in memory after ``load()``.  Either way, a model
-whose answers come from its weights cannot answer after that; a lookup or a computation that
-bypasses the model still can.  :mod:`grader_plugin.integrity.behaviour` judges what comes back.
+hand-in loads a model the grader cannot serve, the fallback :func:`ablated_answers` permutes the
+weights in memory after ``load()`` (which a hand-in can notice: the finding says which was used).
+:mod:`grader_plugin.integrity.behaviour` judges what comes back.  Worker side.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,78 +33,152 @@ from typing import Any
 from grader_plugin.worker.models import torch_modules
 from grader_plugin.worker.values import as_float
 
-WEIGHT_FILES = (".safetensors", ".bin", ".pt", ".gguf")
+BLOCK = 32
+CHUNK_ROWS = 4096
+"""Rows permuted at a time: bounds the memory of the random keys for a large embedding."""
+FLOAT_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1}
+MAX_HEADER = 100_000_000
+TORCH_WEIGHTS = (".bin", ".pt", ".pth")
 
 
-def _noise(parameter, generator, noise: float) -> None:
+def permute_blocks(values, generator):
+    """A copy of tensor ``values`` whose entries are permuted within consecutive blocks of :data:`BLOCK`
+    along the last dimension (a shorter last block is permuted within itself), one random
+    permutation per block drawn from the CPU ``generator``."""
     import torch
 
-    scale = parameter.detach().float().pow(2).mean().sqrt().item() * noise
-    sample = torch.randn(parameter.shape, generator=generator, dtype=torch.float32)
-    parameter.add_(sample.to(parameter.device, parameter.dtype) * scale)
+    if values.dim() == 0 or values.numel() < 2:
+        return values.clone()
+    rows = values.reshape(-1, values.shape[-1])
+    mixed = rows.clone()
+    width = rows.shape[1]
+    full = width - width % BLOCK
+    for start in range(0, rows.shape[0], CHUNK_ROWS):
+        chunk = rows[start:start + CHUNK_ROWS]
+        for begin, end, size in ((0, full, BLOCK), (full, width, width - full)):
+            if end - begin < 2:
+                continue
+            part = chunk[:, begin:end].reshape(len(chunk), -1, size)
+            order = torch.rand(part.shape, generator=generator).argsort(dim=-1).to(values.device)
+            mixed[start:start + len(chunk), begin:end] = part.gather(-1, order).reshape(len(chunk), end - begin)
+    return mixed.reshape(values.shape)
+
+
+def _header(handle, path: Path) -> tuple[dict, int]:
+    """The JSON header of an open safetensors file and where its data starts; ValueError when malformed."""
+    size = int.from_bytes(handle.read(8), "little")
+    if not 0 < size <= min(MAX_HEADER, path.stat().st_size - 8):
+        raise ValueError(f"{path.name}: not a safetensors file (header length {size})")
+    header = json.loads(handle.read(size))
+    if not isinstance(header, dict):
+        raise ValueError(f"{path.name}: not a safetensors file (header is not an object)")
+    return header, 8 + size
+
+
+def disturb_safetensors(path: Path, generator, select=lambda name: True) -> int:
+    """Permute (:func:`permute_blocks`), in place, the floating tensors of the safetensors file ``path``
+    whose names ``select`` accepts; the header, size and times stay as they were.  Tensors changed."""
+    import numpy as np
+    import torch
+
+    stat, changed = path.stat(), 0
+    with open(path, "r+b") as handle:
+        header, start = _header(handle, path)
+        for name, info in header.items():
+            if name == "__metadata__" or info.get("dtype") not in FLOAT_BYTES or not select(name):
+                continue
+            width, (begin, end) = FLOAT_BYTES[info["dtype"]], info["data_offsets"]
+            count = int(np.prod(info["shape"], dtype=np.int64))
+            if end - begin != count * width:
+                raise ValueError(f"{path.name}: tensor {name!r} has {end - begin} bytes for shape {info['shape']}")
+            handle.seek(start + begin)
+            raw = np.frombuffer(handle.read(end - begin), dtype=f"<i{width}").copy()
+            values = torch.from_numpy(raw).reshape(info["shape"])  # bit patterns: exact for any float dtype
+            mixed = permute_blocks(values, generator)
+            if not torch.equal(mixed, values):
+                handle.seek(start + begin)
+                handle.write(mixed.numpy().tobytes())
+                changed += 1
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return changed
+
+
+def _disturb_torch_file(path: Path, generator) -> int:
+    """:func:`disturb_safetensors` for a pickled state dict (``pytorch_model.bin``); times kept."""
+    import torch
+
+    stat = path.stat()
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    changed = 0
+    for name, tensor in state.items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
+            mixed = permute_blocks(tensor, generator)
+            changed += int(not torch.equal(mixed, tensor))
+            state[name] = mixed
+    torch.save(state, path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return changed
 
 
 def disturbed_copy(model, payload: dict) -> dict:
-    """Trusted: write the base model at ``payload["model"]`` with noised weights into ``payload["target"]``,
-    and zero the LoRA matrices of every adapter file under ``payload["adapters_under"]``."""
+    """Trusted: copy the base model at ``payload["model"]`` into ``payload["target"]`` with its weights
+    permuted (every other file byte for byte, every file's times kept), and permute the LoRA tensors
+    of every regular ``.safetensors`` file under ``payload["adapters_under"]`` (links never followed)."""
     import torch
-    from safetensors.torch import load_file, save_file
-    from transformers import AutoModelForCausalLM
 
     source, target = Path(payload["model"]), Path(payload["target"])
-    base = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
     generator = torch.Generator().manual_seed(int(payload["seed"]))
-    noised = 0
-    with torch.no_grad():
-        for parameter in base.parameters():
-            if parameter.is_floating_point():
-                _noise(parameter, generator, float(payload["noise"]))
-                noised += 1
-    base.save_pretrained(target)
-    for item in source.iterdir():  # tokenizer, chat template, generation settings
-        if item.is_file() and not item.name.endswith(WEIGHT_FILES) and not (target / item.name).exists():
-            shutil.copyfile(item, target / item.name)
-    zeroed = 0
-    for weights in sorted(Path(payload["adapters_under"]).rglob("adapter_model.safetensors")):
-        tensors = load_file(weights)
-        for name in tensors:
-            if "lora_" in name:
-                tensors[name] = torch.zeros_like(tensors[name])
-                zeroed += 1
-        save_file(tensors, weights, metadata={"format": "pt"})
-    return {"tensors_noised": noised, "adapter_tensors_removed": zeroed}
+    shutil.copytree(source, target, dirs_exist_ok=True)  # the grader's own model: links resolved to files
+    weights = 0
+    for path in sorted(target.rglob("*")):
+        if path.is_file() and path.suffix == ".safetensors":
+            weights += disturb_safetensors(path, generator)
+        elif path.is_file() and path.suffix in TORCH_WEIGHTS:
+            weights += _disturb_torch_file(path, generator)
+    adapters, unread, hand_in = 0, [], Path(payload["adapters_under"])
+    for path in sorted(hand_in.rglob("*.safetensors")):
+        if not path.is_file() or path.is_symlink():
+            continue
+        try:  # the hand-in's files: one it could not load either must not stop the probe
+            adapters += disturb_safetensors(path, generator, select=lambda name: "lora_" in name)
+        except (ValueError, TypeError, KeyError, AttributeError, RuntimeError):
+            unread.append(path.relative_to(hand_in).as_posix())
+    return {"tensors_disturbed": weights, "adapter_tensors_disturbed": adapters, "unreadable_weight_files": unread}
 
 
-def ablate(model: Any, noise: float, seed: int) -> dict:
-    """Remove adapters and noise the weights of every module ``model`` holds; what was changed."""
+def ablate(model: Any, seed: int) -> dict:
+    """Permute (:func:`permute_blocks`) every floating parameter of every module ``model`` holds; what changed."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
     modules = torch_modules(model)
-    done, removed, noised = set(), 0, 0
+    done, adapters, weights = set(), 0, 0
     with torch.no_grad():
         for module in modules:
             for name, parameter in module.named_parameters():
                 if id(parameter) in done or not parameter.is_floating_point():
                     continue
                 done.add(id(parameter))
-                if "lora_" in name:
-                    parameter.zero_()
-                    removed += 1
+                mixed = permute_blocks(parameter.detach(), generator)
+                if torch.equal(mixed, parameter.detach()):
                     continue
-                _noise(parameter, generator, noise)
-                noised += 1
+                parameter.copy_(mixed)
+                if "lora_" in name:
+                    adapters += 1
+                else:
+                    weights += 1
     return {
         "modules": sorted({type(m).__name__ for m in modules}),
-        "tensors_noised": noised,
-        "adapter_tensors_removed": removed,
+        "tensors_disturbed": weights,
+        "adapter_tensors_disturbed": adapters,
     }
 
 
 def ablated_answers(model, payload: dict) -> dict:
-    """Fallback: answers to ``payload["questions"]`` after :func:`ablate` in memory."""
-    ablation = ablate(model, payload["noise"], payload["seed"])
+    """Fallback: answers to ``payload["questions"]`` after :func:`ablate` in memory.  The seed is drawn
+    here, not sent: the payload has the same shape as the real answering task's."""
+    ablation = ablate(model, secrets.randbits(63))
     ablated = []
-    if ablation["tensors_noised"] + ablation["adapter_tensors_removed"] and payload["questions"]:
+    if ablation["tensors_disturbed"] + ablation["adapter_tensors_disturbed"] and payload["questions"]:
         ablated = list(model.answer(*payload["questions"]))
     return {"answers": [as_float(a) for a in ablated], "ablation": ablation}

@@ -331,8 +331,7 @@ def replay_answers(model, payload: dict) -> dict:
     ``payload``: ``model`` (name or folder), ``dtype``, ``adapter`` (a folder or None), ``device``,
     ``prompts`` and ``outputs`` (everything the hand-in's worker recorded: their tokens are
     counted), ``replay`` (the indices to decode again) and ``max_new_tokens``.  Returns the
-    replayed outputs with the answers the grader's own parser reads in them, and the parsed
-    answers of the recorded outputs.
+    replayed outputs with the answers the grader's own parser reads in them.
     """
     import torch
 
@@ -366,7 +365,6 @@ def replay_answers(model, payload: dict) -> dict:
         "replayed_tokens": replayed_tokens,
         "replayed": replayed,
         "replayed_answers": [parse_tagged_answer(o) for o in replayed],
-        "recorded_answers": [parse_tagged_answer(o) for o in outputs],
         "prompt_tokens": sum(len(tokenizer(p)["input_ids"]) for p in prompts),
         "output_tokens": sum(len(tokenizer(o, add_special_tokens=False)["input_ids"]) for o in outputs),
     }
