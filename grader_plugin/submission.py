@@ -19,8 +19,10 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from grader_plugin import bounded
 from grader_plugin.bundle import CACHE_FOLDERS, bundle_size
 from grader_plugin.contract import ENTRY_POINTS
+from grader_plugin.text import one_line
 
 MAX_UNCOMPRESSED_BYTES = 300_000_000
 MAX_MEMBERS = 5_000
@@ -162,9 +164,9 @@ def read_metadata(folder: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise SubmissionError(f"{path}: not valid TOML ({error}); fix the file or remove it") from None
+        data = bounded.read_toml(path)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, bounded.Refused) as error:
+        raise SubmissionError(f"{path}: not valid TOML ({one_line(error, 200)}); fix the file or remove it") from None
     table = data.get("entry-points", {})
     if not isinstance(table, dict):
         raise SubmissionError(f'{path}: [entry-points] must be a table of name = "module:attribute"')

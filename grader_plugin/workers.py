@@ -192,7 +192,9 @@ class RunWorkers:
         read-only over the real folder, and the worker's environment, paths and command line are
         those of any other worker.  Without the sandbox the run's hub cache is rebuilt in place
         for the worker, and a base model named by path is pointed at by ``UNITCONV_BASE_MODEL``;
-        a hand-in can tell it apart there (it can read the grader's folders).  ``writable``:
+        a hand-in can tell it apart there (it can read the grader's folders).  Under the sandbox
+        one tell remains: ``/proc/self/mountinfo`` names each bind's source folder, and a served
+        copy's is not the real folder (so a served copy's folder name must say nothing).  ``writable``:
         folders a trusted worker may write.  ``label`` is only shown on the grader's progress line.
         """
         with_submission = entry_point is not None and self.submission is not None

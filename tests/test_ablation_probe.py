@@ -1,6 +1,6 @@
 """The ablation probe cannot be told apart from a real run, and still destroys what the weights compute.
 
-Unit tests of the disturbance (values permuted within blocks of 32: dtype, per-block values,
+Unit tests of the disturbance (values permuted within blocks of 16: dtype, per-block values,
 norms, file layout and times kept; outputs changed; adapters disturbed, not zeroed), then the
 ``fixtures/cheaters/tells_*`` hand-ins graded on the tiny model: each computes its answers in real
 runs and lets the model answer only when it believes it is being probed, and each must still be
@@ -52,7 +52,9 @@ def test_a_quantisation_grid_survives_the_permutation():
     levels = torch.arange(16, dtype=torch.float32) * 0.01
     grid = levels[torch.randint(0, 16, (48, 96), generator=torch.Generator().manual_seed(3))]
     mixed = permute_blocks(grid, torch.Generator().manual_seed(4))
-    for block in _blocks(mixed):
+    for begin in range(0, 96, 32):  # a Q4_1 block: 32 values on 16 levels, kept
+        block = mixed[:, begin:begin + 32].sort(-1).values
+        assert torch.equal(block, grid[:, begin:begin + 32].sort(-1).values)
         assert int(((block[:, 1:] != block[:, :-1]).sum(-1) + 1).max()) <= 16
 
 
@@ -158,14 +160,14 @@ def test_the_probe_asks_every_question_of_the_real_call_in_a_new_order():
 
 def test_a_probe_that_could_not_run_is_never_clean():
     finding = could_not_check("the disturbed copy of the base model could not be made: a dangling link")
-    assert finding.severity in ("unchecked", "warn") and "could not be checked" in finding.message
+    assert finding.severity == "unchecked" and "could not be checked" in finding.message
 
 
 def test_the_finding_says_how_the_weights_were_disturbed_and_names_files_it_could_not_read():
     record = {"tensors_disturbed": 20, "adapter_tensors_disturbed": 4, "unreadable_weight_files": ["pkg/a\nb"]}
     finding = judge_ablation(18, 17, 20, record, "served ablation")
     assert finding.severity == "flag" and "18/20 -> 17/20" in finding.message
-    assert "20 weight tensors disturbed (values permuted within blocks of 32), 4 adapter tensors disturbed" in (
+    assert f"20 weight tensors disturbed (values permuted within blocks of {BLOCK}), 4 adapter tensors disturbed" in (
         finding.evidence)
     assert "'pkg/a\\nb'" in finding.evidence and "\n" not in finding.evidence
 
@@ -193,7 +195,7 @@ def _assert_caught_by_ablation(result):
     flagged = {f.detector: f for f in result.findings if f.severity == "flag"}
     assert result.points == 0 and result.value >= 0.5, result.reason  # it computed: full marks but for the flag
     ablation = flagged["behaviour: weight ablation"]
-    assert "served ablation" in ablation.evidence and "permuted within blocks of 32" in ablation.evidence
+    assert "served ablation" in ablation.evidence and f"permuted within blocks of {BLOCK}" in ablation.evidence
 
 
 @pytest.mark.workers

@@ -331,3 +331,12 @@ def test_a_worker_out_of_memory_says_so_however_it_dies(tmp_path, body, expected
     _, results = grade(package, ["cot"])
     assert results["cot"].points == 0 and results["cot"].reason.startswith(expected), results["cot"].reason
 
+
+
+def test_a_grader_toml_nested_too_deep_is_refused_in_one_line(tmp_path):
+    from grader_plugin.submission import SubmissionError, read_metadata
+
+    (tmp_path / "grader.toml").write_text("x = " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    with pytest.raises(SubmissionError, match="grader.toml: not valid TOML") as refused:
+        read_metadata(tmp_path)
+    assert "\n" not in str(refused.value)

@@ -11,7 +11,7 @@ from grader_plugin.integrity.stats import fisher_greater
 
 scipy_stats = pytest.importorskip("scipy.stats")
 
-ABLATION = {"tensors_noised": 20, "adapter_tensors_removed": 4, "modules": ["LlamaForCausalLM"]}
+ABLATION = {"tensors_disturbed": 20, "adapter_tensors_disturbed": 4, "modules": ["LlamaForCausalLM"]}
 SERVED = "weights served as a disturbed copy"
 
 
@@ -53,7 +53,7 @@ def test_too_few_public_questions_cannot_reach_the_significance_level():
 def test_accuracy_that_survives_ablation_is_flagged():
     finding = judge_ablation(18, 17, 20, ABLATION, SERVED)
     assert finding.severity == "flag" and "18/20 -> 17/20" in finding.message
-    assert f"{SERVED}: 20 weight tensors noised" in finding.evidence
+    assert f"{SERVED}: 20 weight tensors disturbed (values permuted within blocks of 16)" in finding.evidence
 
 
 def test_accuracy_that_collapses_under_ablation_is_not_flagged():
@@ -64,10 +64,10 @@ def test_ablation_is_not_judged_when_there_was_little_to_lose():
     assert judge_ablation(3, 3, 20, ABLATION, SERVED) is None
 
 
-def test_a_model_without_weights_to_ablate_is_only_a_warning():
-    finding = judge_ablation(18, 18, 20, {"tensors_noised": 0, "adapter_tensors_removed": 0, "modules": []},
+def test_a_model_without_weights_to_ablate_leaves_the_ablation_visibly_unchecked():
+    finding = judge_ablation(18, 18, 20, {"tensors_disturbed": 0, "adapter_tensors_disturbed": 0, "modules": []},
                              SERVED)
-    assert finding.severity == "warn" and "no model weights" in finding.message
+    assert finding.severity == "unchecked" and "could not be checked: no model weights" in finding.message
 
 
 def test_speed_is_judged_against_the_replay_of_the_same_run():

@@ -200,7 +200,8 @@ def test_a_scan_of_the_hand_in_that_fails_is_a_could_not_be_checked_finding(tmp_
     try:
         session.open()
         [unchecked] = [f for f in session.findings if f.severity == "unchecked"]
-        assert unchecked.part is None and "failed in grader_scan_submission: RuntimeError: scan broke" in unchecked.message
+        assert unchecked.part is None
+        assert "failed in grader_scan_submission: RuntimeError: scan broke" in unchecked.message
     finally:
         session.close()
 

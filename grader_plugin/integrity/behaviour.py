@@ -98,8 +98,8 @@ def judge_ablation(before: int, after: int, total: int, ablation: dict, how: str
     if not weights and not adapters:
         return Finding(
             f"{DETECTOR}: weight ablation",
-            "no model weights found on the loaded model to ablate; answers cannot be traced to a model",
-            severity="warn",
+            "weight ablation could not be checked: no model weights found on the loaded model to ablate",
+            severity="unchecked",
             evidence=what,
         )
     if after < KEPT_SHARE * before:
@@ -187,11 +187,8 @@ def _ablated(context, check, outcome, questions: list[str]):
 
 def could_not_check(problem: str) -> Finding:
     """The finding of a probe that could not run: the part's integrity "could not be checked", never clean."""
-    message = f"weight ablation could not be checked: {problem}"
-    try:
-        return Finding(f"{DETECTOR}: weight ablation", message, severity="unchecked")
-    except ValueError:  # a Finding without the "unchecked" severity: a visible warning instead
-        return Finding(f"{DETECTOR}: weight ablation", message, severity="warn")
+    return Finding(f"{DETECTOR}: weight ablation", f"weight ablation could not be checked: {problem}",
+                   severity="unchecked")
 
 
 def ablation_sample(asked: list) -> list[int]:

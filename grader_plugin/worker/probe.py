@@ -1,13 +1,15 @@
 """Worker halves of the ablation probe: disturbed copies of the weights, and disturbing them in memory.
 
-The disturbance permutes every floating tensor's values within consecutive blocks
-of :data:`BLOCK` along its last dimension, with a fresh random permutation per block
+The disturbance permutes every floating tensor's values within consecutive blocks of
+:data:`BLOCK` along its last dimension, with a fresh random permutation per block
 (:func:`permute_blocks`).  Unlike added noise, it keeps what a hand-in could inspect to tell the
 probe from a real run: the dtype and every exact value (bfloat16 values stay bfloat16 values),
-each block's set of distinct values (the 32-wide blocks of a Q4_1-dequantised model keep their
-16-level grid, since GGUF blocks run along the same dimension), the value distribution, every
-norm, and constant tensors (RMSNorm weights of exactly 1.0 stay 1.0).  It still destroys what the
-weights compute: each row of a matrix meets its inputs in a different order.  No disturbance can
+the value distribution, every norm, constant tensors (RMSNorm weights of exactly 1.0 stay 1.0)
+and each block's set of distinct values.  Blocks of 16, not 32: GGUF quantisation blocks run
+along the same dimension and are 32 wide (Q4_1, Q8_0: the embedded model's 16-level grid per
+32 values) or hold 16-wide sub-blocks with scales of their own (Q6_K), so a 16-wide block never
+mixes two grids, whatever the format.  It still destroys what the weights compute: each row of
+a matrix meets its inputs in a different order.  No disturbance can
 hide from a hand-in that runs its model on a text of its own and checks the prediction: that is
 why the grader's own replay, not this probe, is the root of trust, and ablation a second opinion.
 
@@ -33,7 +35,7 @@ from typing import Any
 from grader_plugin.worker.models import torch_modules
 from grader_plugin.worker.values import as_float
 
-BLOCK = 32
+BLOCK = 16
 CHUNK_ROWS = 4096
 """Rows permuted at a time: bounds the memory of the random keys for a large embedding."""
 FLOAT_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1}
