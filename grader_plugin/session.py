@@ -130,10 +130,8 @@ class GradingSession:
         self.submission = submission
         self._share_training_split(submission)
         self.workers.attach(submission)
-        for found in self._each("grader_scan_submission", submission=submission):
-            found = [found] if isinstance(found, Finding) else found
-            if isinstance(found, list | tuple):
-                self.findings.extend(f for f in found if isinstance(f, Finding))
+        for found in self.pm.hook.grader_scan_submission(submission=submission):
+            self.findings.extend(found or [])
 
     def _share_training_split(self, submission: Submission) -> None:
         """Put the public training split beside the package copy, where the course layout has it.

@@ -22,8 +22,8 @@ import pytest
 
 from grader_plugin import bounded, channels
 from grader_plugin.builtin.adapters import diagnose
-from grader_plugin.builtin.json_report import gradescope_results
 from grader_plugin.builtin.json_report import grader_write_report as write_json
+from grader_plugin.builtin.json_report import gradescope_results
 from grader_plugin.builtin.terminal_report import grader_write_report as write_terminal
 from grader_plugin.integrity import static_scan
 from grader_plugin.isolation import MAX_RESULT_BYTES, _outcome, parse_result

@@ -82,6 +82,7 @@ def test_table_built_at_import_flags_the_sft_part_and_leaves_the_honest_cot_part
         "dynamic audit: grading-data-read",
         "behaviour: hidden questions",
         "behaviour: weight ablation",
+        "replay: not traced",  # the table answers without a model call
     }
     assert flags(sft)["static scan: answer-table"][0].where() == "table_subclass/sft.py:12"
     assert "while load ran" in flags(sft)["dynamic audit: grading-data-read"][0].evidence

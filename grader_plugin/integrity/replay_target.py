@@ -4,8 +4,9 @@ Grader side, used by :mod:`grader_plugin.integrity.replay`.  The worker reported
 object holds (:func:`grader_plugin.worker.models.describe_models`): hand-in side, so it only
 narrows the choice.  The base model must be one the grader serves, by the same rule as the
 generation parts' judge (:func:`grader_plugin.judge.served_name`): a path the hand-in names
-elsewhere, its own package included, is never decoded as the judge of its own answers.  The adapter is looked for among the
-hand-in's adapter folders (the part's own first), by the rank and target modules reported.
+elsewhere, its own package included, is never decoded as the judge of its own answers.  The
+adapter is looked for among the hand-in's adapter folders (the part's own first), by the rank
+and target modules reported.
 """
 
 from __future__ import annotations

@@ -38,7 +38,6 @@ checked"), never an error of the grader.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 from pathlib import Path
 

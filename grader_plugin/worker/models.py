@@ -40,10 +40,9 @@ def _children(value) -> list:
 
 def _filled(cell) -> bool:
     try:
-        cell.cell_contents
+        return cell.cell_contents is not cell  # raises ValueError for an empty cell
     except ValueError:
         return False
-    return True
 
 
 def handin_roots(package: str | None) -> list:
@@ -68,8 +67,8 @@ def torch_modules(model: Any, package: str | None = None) -> list:
 
     The walk goes through attributes, slots, lists, dicts and class attributes; modules are not
     entered (their own submodules belong to them), functions give their closures and defaults but
-    not their module's globals (only the hand-in's own modules' globals are roots), and at most :data:`MAX_VISITED` objects are
-    looked at.
+    not their module's globals (only the hand-in's own modules' globals are roots), and at most
+    :data:`MAX_VISITED` objects are looked at.
     """
     import types
 
