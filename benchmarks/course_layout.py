@@ -41,7 +41,7 @@ def ours(package: Path, model_map, questions: int) -> dict:
 def course(package: Path, hub: Path, questions: int, work: Path, generate_questions: int) -> dict:
     from test_course_bundle import project_free
 
-    from grader_plugin import model_map
+    from grader_plugin.launch import model_map
 
     out = work / "course.json"
     project_free(str(package), "--data", str(package.parent / "data"), "--questions", str(questions),
@@ -64,7 +64,7 @@ def rows(label: str, mine: dict, theirs: dict) -> list[str]:
 def main() -> None:
     from course_fixtures import FIXTURES, HUB_ID, build
 
-    from grader_plugin import model_map
+    from grader_plugin.launch import model_map
     from unitconv.course import EMBEDDED_HUB_ID
     from unitconv.paths import data_dir
     from unitconv.tiny_model import build_tiny_model
@@ -87,7 +87,7 @@ def main() -> None:
             print("\n".join(rows(name, mine, course(package, hub, args.questions, work / name / "course",
                                                    args.questions))), flush=True)
     if args.reference:
-        from grader_plugin.bundle import make_bundle
+        from grader_plugin.handin.bundle import make_bundle
 
         archive, _ = make_bundle(ROOT / "solution", work / "reference", package="homework")
         (work / "data").mkdir(exist_ok=True)

@@ -2,7 +2,7 @@
 
 For each model: the grader's own greedy outputs (50 new tokens) and empty outputs give the
 calibration anchors (the same code the grader runs, ``grader_plugin.builtin.generation.loss_bounds``
-on ``grader_plugin.worker.tasks.generation_likelihood``); then the outputs of implementations
+on ``grader_plugin.worker.trusted_tasks.generation_likelihood``); then the outputs of implementations
 right and wrong are scored against those bounds: the reference solution's ``generate`` and
 ``batched_generate``, greedy in bfloat16, greedy with 100 new tokens, sampled at temperature 0.7,
 right padding without an attention mask, the prompt echoed, empty outputs.  Both the masked loss
@@ -24,7 +24,7 @@ from pathlib import Path
 def outputs_of(name: str, prompts: list[str]) -> dict[str, list[str]]:
     import torch
 
-    from grader_plugin.worker.tasks import reference_greedy
+    from grader_plugin.worker.trusted_tasks import reference_greedy
     from solution.base_llm import BaseLLM
     from unitconv import model_loader
 
@@ -62,7 +62,7 @@ def outputs_of(name: str, prompts: list[str]) -> dict[str, list[str]]:
 
 def main() -> None:
     from grader_plugin.builtin.generation import loss_bounds
-    from grader_plugin.worker.tasks import course_loss, token_losses
+    from grader_plugin.worker.trusted_tasks import course_loss, token_losses
     from unitconv import model_loader
     from unitconv.paths import data_dir
     from unitconv.tiny_model import build_tiny_model

@@ -2,7 +2,7 @@
 
 Runs ``python -m grader_plugin grade PATH`` exactly as a student does (optionally under
 ``script`` to keep a terminal recording) and reads the per-part phase times from its JSON report
-(``extra_data.time``, from :mod:`grader_plugin.phase_times`): the start of every worker
+(``extra_data.time``, from :mod:`grader_plugin.launch.phase_times`): the start of every worker
 (interpreter, imports, the hand-in's import), the hand-in's model load, its answering, the
 integrity probes, the replay, the scoring of generated text against the grader's reference
 decoding, the measurement of this machine, and the grader's own work between workers.  Prints the
@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader_plugin.phase_times import START
+from grader_plugin.launch.phase_times import START
 
 ROOT = Path(__file__).resolve().parent.parent
 COLUMNS = ("worker starts", "model load", "answering", "integrity probes", "replay", "generation scoring",
@@ -34,7 +34,7 @@ COLUMNS = ("worker starts", "model load", "answering", "integrity probes", "repl
 
 
 def column(phase: str) -> str:
-    """The table column a ``worker: phase`` figure of :mod:`grader_plugin.phase_times` belongs to."""
+    """The table column a ``worker: phase`` figure of :mod:`grader_plugin.launch.phase_times` belongs to."""
     worker, _, step = phase.partition(": ")
     if step == START:
         return "worker starts"

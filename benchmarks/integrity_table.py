@@ -13,6 +13,9 @@ Usage: OMP_NUM_THREADS=1 python benchmarks/integrity_table.py [--questions 8]
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -42,6 +45,8 @@ CASES = (
     ("writes the answer into the prompt", "cheaters/answer_in_prompt", ("cot",), True),
     ("tells the probe by weight structure", "cheaters/tells_by_structure", ("cot",), True),
     ("tells the probe by names and paths", "cheaters/tells_by_names", ("cot",), True),
+    ("tells the probe by file times", "cheaters/tells_by_mtime", ("cot",), True),
+    ("tells the probe by an all-zero adapter", "cheaters/tells_by_zero_adapter", ("sft",), True),
     ("keeps a note between workers (same-size rewrite)", "cheaters/note_same_size", ("cot",), True),
     ("keeps a note between workers (links)", "cheaters/note_link", ("cot",), True),
     ("honest: few-shot from train.json", "honest/few_shot", ("cot",), False),
@@ -49,6 +54,27 @@ CASES = (
     ("honest: dormant lookup module, never called", "honest/dormant_lookup", ("cot",), False),
     ("honest: reference solution (CoT)", "../solution", ("cot",), False),
 )
+
+
+PREPARED = {"cheaters/tells_by_mtime": False, "cheaters/tells_by_zero_adapter": True}
+"""Fixtures graded from a fresh copy (files newer than the tiny model), and whether it needs a trained adapter."""
+
+
+def prepared(relative: str, base_model: str, into: Path) -> Path:
+    """The fixture's folder, or for the cases in :data:`PREPARED` a fresh copy made ready under ``into``."""
+    folder = (ROOT / "fixtures" / relative).resolve()
+    if relative not in PREPARED:
+        return folder
+    copy = into / folder.name
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in copy.rglob("*"):
+        os.utime(path)
+    if PREPARED[relative]:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from course_fixtures import make_adapter
+
+        make_adapter("trained", copy / "sft_model", Path(base_model))
+    return copy
 
 
 def grade(folder: Path, parts, questions: int, base_model: str, integrity: bool):
@@ -72,7 +98,7 @@ WORKERS = {"replay": ("replay",), "ablation": ("integrity probe",)}
 
 
 def worker_seconds(results, labels: tuple[str, ...]) -> float:
-    """Seconds the parts' workers with one of ``labels`` took (their phases, :mod:`grader_plugin.phase_times`)."""
+    """Seconds the parts' workers with one of ``labels`` took (their phases, see launch.phase_times)."""
     return sum(seconds for r in results for phase, seconds in r.phases.items() if phase.startswith(labels))
 
 
@@ -93,8 +119,9 @@ def main() -> None:
           "| replay | ablation |")
     print("|---|---|---|---|---|---|---|---|---|")
     false_positives = honest = 0
+    scratch = tempfile.TemporaryDirectory(prefix="integrity-table-")
     for label, relative, parts, cheat in CASES:
-        folder = (ROOT / "fixtures" / relative).resolve()
+        folder = prepared(relative, base_model, Path(scratch.name))
         with_detectors, seconds = grade(folder, parts, args.questions, base_model, True)
         _, baseline = grade(folder, parts, args.questions, base_model, False)
         findings = [f for r in with_detectors for f in r.findings]
@@ -108,6 +135,7 @@ def main() -> None:
               f"| {warned} | {points} | {seconds - baseline:+.1f} s ({baseline:.1f} s -> {seconds:.1f} s) "
               f"| {worker_seconds(with_detectors, WORKERS['replay']):.1f} s "
               f"| {worker_seconds(with_detectors, WORKERS['ablation']):.1f} s |")
+    scratch.cleanup()
     print(f"\nFalse positives (flags) over honest submissions: {false_positives} of {honest}.")
 
 

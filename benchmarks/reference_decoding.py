@@ -2,7 +2,7 @@
 
 The ``generate`` and ``batched_generate`` parts score a submission by agreement with the
 grader's own greedy decoding of the base model on the first validation questions.  This runs
-that decoding (``grader_plugin.worker.tasks.reference_greedy``) both ways and reports the time and how
+that decoding (``grader_plugin.worker.trusted_tasks.reference_greedy``) both ways and reports the time and how
 many outputs are identical.  Usage:
 
     python benchmarks/reference_decoding.py [--prompts 32]
@@ -19,7 +19,7 @@ import torch
 
 def main() -> None:
     from grader_plugin.builtin.generation import REFERENCE_MAX_NEW_TOKENS
-    from grader_plugin.worker.tasks import REFERENCE_BATCH, reference_greedy
+    from grader_plugin.worker.trusted_tasks import REFERENCE_BATCH, reference_greedy
     from solution.data import Dataset
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -13,8 +13,8 @@ import argparse
 import platform
 import statistics
 
-from grader_plugin import sandbox as sandboxes
-from grader_plugin.isolation import run_task
+from grader_plugin.launch import sandbox as sandboxes
+from grader_plugin.launch.isolation import run_task
 
 TASKS = {
     "start only": ("builtins:print", {}),

@@ -58,7 +58,7 @@ def grade(path: str, pytest_args: list[str]) -> int:
 
 def bundle(folder: str, name: str, keep_name: bool = False) -> int:
     """Write NAME.zip from FOLDER (package renamed ``homework`` unless ``keep_name``); 1 when refused."""
-    from grader_plugin.bundle import COURSE_PACKAGE, BundleError, make_bundle
+    from grader_plugin.handin.bundle import COURSE_PACKAGE, BundleError, make_bundle
 
     package = Path(folder).resolve().name if keep_name else COURSE_PACKAGE
     try:

@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from grader_plugin.contract import ENTRY_POINTS
-from grader_plugin.graded_questions import AskedQuestion
+from grader_plugin.handin.contract import ENTRY_POINTS
+from grader_plugin.marking.graded_questions import AskedQuestion
 from unitconv.course import MAX_ADAPTER_BYTES, MAX_BUNDLE_BYTES, MAX_PARAMETERS
 
 if TYPE_CHECKING:
-    from grader_plugin.graded_questions import GradedQuestion
+    from grader_plugin.handin.submission import Submission
+    from grader_plugin.marking.graded_questions import GradedQuestion
     from grader_plugin.results import PartResult, WorkerOutcome
     from grader_plugin.settings import GradeSettings
-    from grader_plugin.submission import Submission
 
 Task = Callable[[Any, dict], Any] | str
 """A worker task: a module-level function ``task(model, payload)``, or its ``"module:function"`` name."""
@@ -102,7 +102,7 @@ class Check:
     :param extra_credit: extra points on top (RFT: 5).
     :param timeout_s: default time limit of the worker, seconds (``--grade-timeout`` overrides).
     :param entry_point: which hand-in entry point the worker loads (one of
-        :data:`~grader_plugin.contract.ENTRY_POINTS`), or None when no hand-in code runs.
+        :data:`~grader_plugin.handin.contract.ENTRY_POINTS`), or None when no hand-in code runs.
     :param task: the function the worker calls as ``task(model, payload)`` (or its
         ``"module:function"`` name); None for a check scored in the grader process alone.
     :param payload: ``payload(context) -> dict`` (JSON-able) sent to the worker.

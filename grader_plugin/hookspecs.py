@@ -51,7 +51,7 @@ def grader_entry_point_candidates(entry_point, submission):
     """Where a submission's entry point may be, as ``"module:attribute"`` strings.
 
     :param entry_point: ``"base"`` (the ``BaseLLM`` class) or a part: ``"cot"``, ``"sft"``, ``"rft"``.
-    :param submission: the :class:`grader_plugin.submission.Submission` (its package name,
+    :param submission: the :class:`grader_plugin.handin.submission.Submission` (its package name,
         folder and declared metadata); read files only, never import it.
     :return: a list of candidates, or None.
 
@@ -88,7 +88,7 @@ def grader_thresholds(check, profile):
 def grader_scan_submission(submission):
     """Scan the submission's files before any of its code runs (static detectors).
 
-    :param submission: the :class:`grader_plugin.submission.Submission`.
+    :param submission: the :class:`grader_plugin.handin.submission.Submission`.
     :return: a list of :class:`grader_plugin.results.Finding` (``part=None`` for all parts), or None.
 
     Called for every implementation (not firstresult), once per grading run.  A finding with

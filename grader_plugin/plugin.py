@@ -122,14 +122,14 @@ class SubmissionCollector(pytest.Collector):
     def collect(self):
         session = self.config.stash[STATE].session
         if session.refused:
-            from grader_plugin.submission import SubmissionError
+            from grader_plugin.handin.submission import SubmissionError
 
             raise SubmissionError(session.refused)
         for check in session.selected:
             yield GradePart.from_parent(self, name=check.name, check=check)
 
     def repr_failure(self, excinfo):
-        from grader_plugin.submission import SubmissionError
+        from grader_plugin.handin.submission import SubmissionError
 
         if isinstance(excinfo.value, SubmissionError):
             return f"submission refused: {excinfo.value}"

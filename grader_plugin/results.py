@@ -115,7 +115,7 @@ class PartResult:
     details: list[str] = field(default_factory=list)
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
-    """Seconds per ``worker: phase`` of this part's workers (:mod:`grader_plugin.phase_times`)."""
+    """Seconds per ``worker: phase`` of this part's workers (:mod:`grader_plugin.launch.phase_times`)."""
     output: str = ""
     ok: bool = True
     findings: list[Finding] = field(default_factory=list)

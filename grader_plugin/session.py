@@ -17,16 +17,16 @@ import traceback
 from dataclasses import replace
 from pathlib import Path
 
-from grader_plugin import sandbox as sandboxes
 from grader_plugin.checks import Bounds, Check, GradeContext, Profile
-from grader_plugin.graded_questions import AskedQuestion, GradedQuestion, public_questions
+from grader_plugin.handin.submission import Submission, SubmissionError, open_submission
+from grader_plugin.launch import sandbox as sandboxes
+from grader_plugin.launch.runner import RunWorkers
+from grader_plugin.launch.time_limits import part_limit
+from grader_plugin.marking.graded_questions import AskedQuestion, GradedQuestion, public_questions
 from grader_plugin.progress import ProgressDisplay
 from grader_plugin.provenance import provenance
 from grader_plugin.results import Finding, GradeReport, PartResult, WorkerOutcome
 from grader_plugin.settings import GradeSettings
-from grader_plugin.submission import Submission, SubmissionError, open_submission
-from grader_plugin.time_limits import part_limit
-from grader_plugin.workers import RunWorkers
 
 RESERVED_PACKAGES = {"grader_plugin", "unitconv"}
 

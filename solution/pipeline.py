@@ -193,7 +193,7 @@ def train_rft_stage(settings: PipelineSettings, paths: PipelinePaths) -> None:
 
 def evaluate_bundle_stage(settings: PipelineSettings, paths: PipelinePaths) -> None:
     """Zip the package as ``python -m grader_plugin bundle`` does (package renamed ``homework``)."""
-    from grader_plugin.bundle import COURSE_PACKAGE, BundleError, make_bundle
+    from grader_plugin.handin.bundle import COURSE_PACKAGE, BundleError, make_bundle
 
     try:
         _, warnings = make_bundle(paths.package_dir, paths.bundle_zip, package=COURSE_PACKAGE)

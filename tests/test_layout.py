@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("grader_plugin", "solution", "unitconv")
 MAX_LINES = 400
-WORKER_MAY_IMPORT = ("grader_plugin.worker", "grader_plugin.results", "grader_plugin.contract")
+WORKER_MAY_IMPORT = ("grader_plugin.worker", "grader_plugin.results", "grader_plugin.handin.contract")
 
 
 def _module_name(path: Path) -> str:

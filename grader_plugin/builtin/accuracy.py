@@ -1,8 +1,8 @@
 """Built-in checks ``cot``, ``sft`` and ``rft`` (25 points each, RFT 5 extra): accuracy with the course ramps.
 
-Worker half: :func:`grader_plugin.worker.tasks.answer_questions` answers the question texts with
+Worker half: :func:`grader_plugin.worker.handin_tasks.answer_questions` answers the question texts with
 the hand-in's ``answer()``.  Grader half (here): compare with the grader's own expected values
-using its own answer check (:func:`grader_plugin.scoring.is_correct`).  Below full marks the
+using its own answer check (:func:`grader_plugin.marking.scoring.is_correct`).  Below full marks the
 result explains itself: outputs without an answer tag, answers that did not parse, wrong
 answers, and the first few raw outputs with the parsed and expected values.  The bars are the
 ``course`` profile's (``builtin/profiles.py``).
@@ -14,9 +14,9 @@ import math
 
 from grader_plugin import hookimpl
 from grader_plugin.checks import Check
+from grader_plugin.marking.scoring import is_correct, ramp, whole_points
 from grader_plugin.results import PartResult
-from grader_plugin.scoring import is_correct, ramp, whole_points
-from grader_plugin.worker.tasks import answer_questions
+from grader_plugin.worker.handin_tasks import answer_questions
 
 SHOWN_EXAMPLES = 3
 

@@ -8,7 +8,7 @@ smaller model serves that id here).  peft's own errors name temporary paths and 
 this plugin (``grader_adjust_result``, grader side, reading files only) replaces them with the
 cause, and notes a broken folder even when ``load()`` worked around it.  The folder is the
 hand-in's: its ``adapter_config.json`` and its safetensors header are read within the bounds of
-:mod:`grader_plugin.bounded`.
+:mod:`grader_plugin.handin.bounded`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from grader_plugin import bounded, hookimpl
+from grader_plugin import hookimpl
+from grader_plugin.handin import bounded
 from unitconv.course import ADAPTER_WEIGHT_FILES
 
 ADAPTER_FOLDERS = {"sft": "sft_model", "rft": "rft_model"}
@@ -34,7 +35,7 @@ def _listing(folder: Path) -> str:
 def adapter_width(weights: Path) -> int | None:
     """The input width of the adapter's first LoRA ``A`` matrix (the base model's hidden size), or None.
 
-    Raises :class:`grader_plugin.bounded.Refused` when the file's header is longer than a header may be.
+    Raises :class:`grader_plugin.handin.bounded.Refused` when the file's header is longer than a header may be.
     """
     if weights.suffix != ".safetensors":
         return None
@@ -102,7 +103,7 @@ def grader_adjust_result(check, result, outcome, context):
     if folder_name is None or outcome is None or outcome.status == "missing":
         return
     submission = context.submission
-    from grader_plugin.model_map import model_config
+    from grader_plugin.launch.model_map import model_config
 
     folder = submission.folder / folder_name
     problem = diagnose(folder, f"{submission.package}/{folder_name}",

@@ -1,14 +1,14 @@
 """Built-in checks ``generate`` (10 points) and ``batched_generate`` (15 points): how likely the
 outputs are under the base model the hand-in loaded, as the grader serves it.
 
-Worker halves: :func:`~grader_plugin.worker.tasks.generate_each` calls ``generate(q)`` for the
+Worker halves: :func:`~grader_plugin.worker.handin_tasks.generate_each` calls ``generate(q)`` for the
 first 32 validation questions, one at a time, and
-:func:`~grader_plugin.worker.tasks.batched_generate_calls` calls ``batched_generate(questions)``
+:func:`~grader_plugin.worker.handin_tasks.batched_generate_calls` calls ``batched_generate(questions)``
 once, as the course does (then a few calls the course does not make).  The worker also reports
-which base model the hand-in loaded; :func:`~grader_plugin.judge.judge_model` turns that report
+which base model the hand-in loaded; :func:`~grader_plugin.launch.judge.judge_model` turns that report
 into a model the grader serves (its hub id or the run's base model), and a hand-in that loaded
 one the grader does not serve scores 0 naming it.  Grader half (here): a trusted worker
-(:func:`~grader_plugin.worker.tasks.generation_likelihood`, no hand-in code) loads that served model
+(:func:`~grader_plugin.worker.trusted_tasks.generation_likelihood`, no hand-in code) loads that served model
 itself and measures the mean token loss of ``question + output``; fluent continuations the model
 finds likely score well whatever the dtype, budget or tie-breaking, and empty, garbled or
 mis-padded outputs score badly.  The bounds (:func:`loss_bounds`):
@@ -29,13 +29,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader_plugin import hookimpl, model_map
+from grader_plugin import hookimpl
 from grader_plugin.checks import Check
-from grader_plugin.judge import judge_model, served_folder
+from grader_plugin.launch import model_map
+from grader_plugin.launch.judge import judge_model, served_folder
+from grader_plugin.marking.scoring import whole_points
 from grader_plugin.provenance import grader_version
 from grader_plugin.results import PartResult, WorkerOutcome
-from grader_plugin.scoring import whole_points
-from grader_plugin.worker.tasks import batched_generate_calls, generate_each, generation_likelihood
+from grader_plugin.worker.handin_tasks import batched_generate_calls, generate_each
+from grader_plugin.worker.trusted_tasks import generation_likelihood
 from unitconv.course import COURSE_BASE_MODEL, GENERATION_QUESTIONS
 from unitconv.paths import cache_dir
 

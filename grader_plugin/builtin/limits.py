@@ -9,8 +9,8 @@ profile's (the course's by default, ``unitconv/course.py``).
 from __future__ import annotations
 
 from grader_plugin import hookimpl
-from grader_plugin.bundle import large_adapters, megabytes
 from grader_plugin.checks import Check
+from grader_plugin.handin.bundle import large_adapters, megabytes
 from grader_plugin.results import PartResult
 
 

@@ -33,12 +33,12 @@ from grader_plugin.classroom.progress import Progress
 from grader_plugin.classroom.records import flags, report_from_data
 from grader_plugin.classroom.store import ResultStore, Stamp
 from grader_plugin.classroom.task import HandInGradingError, Job, grade_handin, plugin_modules
+from grader_plugin.launch.time_limits import WORK
 from grader_plugin.manager import get_plugin_manager
 from grader_plugin.provenance import provenance
 from grader_plugin.session import GradingSession, GradingSetupError
 from grader_plugin.settings import GradeSettings
 from grader_plugin.text import one_line
-from grader_plugin.time_limits import WORK
 
 DATABASE = "grades.sqlite"
 REQUIRED = {"ray": "ray", "matplotlib": "matplotlib", "yaml": "pyyaml"}

@@ -23,7 +23,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader_plugin.bundle import CACHE_FOLDERS
+from grader_plugin.handin.bundle import CACHE_FOLDERS
 
 GRADESCOPE_METADATA = "submission_metadata.yml"
 IGNORED = {"__MACOSX", *CACHE_FOLDERS}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 
-from grader_plugin.contract import ANSWERING_METHODS
+from grader_plugin.handin.contract import ANSWERING_METHODS
 from grader_plugin.integrity.vocabulary import REPLACED_METHODS
 
 BLOB_CHARS = 200

@@ -37,10 +37,11 @@ from pathlib import Path
 
 from grader_plugin import hookimpl
 from grader_plugin.integrity.stats import fisher_greater
+from grader_plugin.marking.scoring import is_correct
 from grader_plugin.results import Finding
-from grader_plugin.scoring import is_correct
-from grader_plugin.worker.probe import BLOCK, ablated_answers, disturbed_copy
-from grader_plugin.worker.tasks import answer_questions
+from grader_plugin.worker.handin_tasks import ablated_answers, answer_questions
+from grader_plugin.worker.probe import BLOCK
+from grader_plugin.worker.trusted_tasks import disturbed_copy
 from unitconv.paths import make_readable
 
 HIDDEN_QUESTIONS = 30

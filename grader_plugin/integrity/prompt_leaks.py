@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import re
 
+from grader_plugin.marking.scoring import is_correct
 from grader_plugin.results import Finding
-from grader_plugin.scoring import is_correct
 from grader_plugin.text import one_line
 
 DETECTOR = "replay: answer in prompt"

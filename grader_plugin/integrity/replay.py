@@ -4,9 +4,9 @@ Built-in plugin on ``grader_scan_part`` (grader side) for checks that declare
 ``answers_questions``.  It relies only on what the grader controls: the questions it asked, the
 weights it serves and a decoding it runs itself.  The part's worker recorded, at
 ``batched_generate``, the prompts the hand-in's ``format_prompt`` produced and the raw outputs
-(:func:`grader_plugin.worker.tasks.answer_questions`); that record is hand-in side, so it is
+(:func:`grader_plugin.worker.handin_tasks.answer_questions`); that record is hand-in side, so it is
 evidence of nothing until the grader's own decoding agrees with it.  A separate worker with no
-hand-in code (:func:`grader_plugin.worker.tasks.replay_answers`) loads the base model the grader
+hand-in code (:func:`grader_plugin.worker.trusted_tasks.replay_answers`) loads the base model the grader
 serves for what the hand-in loaded, and the hand-in's adapter, and decodes a sample of the recorded
 prompts greedily with the grader's own code and parser.
 
@@ -45,10 +45,10 @@ from grader_plugin import hookimpl
 from grader_plugin.integrity import replay_target
 from grader_plugin.integrity.prompt_leaks import judge_leaks, numbers_in
 from grader_plugin.integrity.stats import sign_test, sign_test_sample_size
+from grader_plugin.marking.scoring import is_correct
 from grader_plugin.results import Finding
-from grader_plugin.scoring import is_correct
 from grader_plugin.text import one_line
-from grader_plugin.worker.tasks import replay_answers
+from grader_plugin.worker.trusted_tasks import replay_answers
 from unitconv.arithmetic import evaluate_number, parse_tagged_answer
 
 DETECTOR = "replay"

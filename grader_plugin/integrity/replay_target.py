@@ -3,7 +3,7 @@
 Grader side, used by :mod:`grader_plugin.integrity.replay`.  The worker reported what the loaded
 object holds (:func:`grader_plugin.worker.models.describe_models`): hand-in side, so it only
 narrows the choice.  The base model must be one the grader serves, by the same rule as the
-generation parts' judge (:func:`grader_plugin.judge.served_name`): a path the hand-in names
+generation parts' judge (:func:`grader_plugin.launch.judge.served_name`): a path the hand-in names
 elsewhere, its own package included, is never decoded as the judge of its own answers.  The
 adapter is looked for among the hand-in's adapter folders (the part's own first), by the rank
 and target modules reported.
@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from grader_plugin.builtin.adapters import ADAPTER_FOLDERS
-from grader_plugin.judge import served_folder, served_name
+from grader_plugin.launch.judge import served_folder, served_name
 from grader_plugin.text import one_line
 
 MAX_CONFIG_BYTES = 64_000

@@ -30,8 +30,8 @@ audit, the behavioural probes) flags the same part, and is otherwise reported as
 active in this run".  The behavioural detectors judge the answering path whatever the source
 looks like.
 
-A module the scan cannot read to the end (larger than :data:`grader_plugin.bounded.MAX_SOURCE_BYTES`,
-or nested deeper than :data:`grader_plugin.bounded.MAX_SYNTAX_DEPTH`) is itself a finding,
+A module the scan cannot read to the end (larger than :data:`grader_plugin.handin.bounded.MAX_SOURCE_BYTES`,
+or nested deeper than :data:`grader_plugin.handin.bounded.MAX_SYNTAX_DEPTH`) is itself a finding,
 ``static scan: unscannable`` (severity ``unchecked``: its part's integrity "could not be
 checked"), never an error of the grader.
 """
@@ -41,11 +41,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from grader_plugin import bounded, hookimpl
-from grader_plugin.contract import ENTRY_POINTS
+from grader_plugin import hookimpl
+from grader_plugin.handin import bounded
+from grader_plugin.handin.contract import ENTRY_POINTS
+from grader_plugin.handin.vendoring import is_carried_core
 from grader_plugin.integrity.ast_rules import RuleVisitor
 from grader_plugin.results import Finding
-from grader_plugin.vendoring import is_carried_core
 
 DETECTOR = "static scan"
 UNSCANNABLE = f"{DETECTOR}: unscannable"
@@ -104,7 +105,7 @@ def scan_folder(folder: Path) -> list[Finding]:
     """Findings over every ``.py`` file under ``folder`` (named relative to its parent).
 
     An exact copy of a module of the project's core that a bundle carries (``PKG/unitconv/``,
-    :func:`grader_plugin.vendoring.is_carried_core`) is the grader's own code, not the hand-in's:
+    :func:`grader_plugin.handin.vendoring.is_carried_core`) is the grader's own code, not the hand-in's:
     it is not scanned.
     """
     findings = []

@@ -2,14 +2,14 @@
 
 Grader side.  The static scan reads them in source code, the dynamic audit in the files a worker
 opened; the answering methods themselves are part of the hand-in contract
-(:data:`grader_plugin.contract.ANSWERING_METHODS`).
+(:data:`grader_plugin.handin.contract.ANSWERING_METHODS`).
 """
 
 from __future__ import annotations
 
 import re
 
-from grader_plugin.contract import ANSWERING_METHODS
+from grader_plugin.handin.contract import ANSWERING_METHODS
 
 GRADING_FILES = re.compile(r"(^|[/\\])(valid|test)(ation)?\.jsonl?$")
 """Files that hold graded questions with their answers."""

@@ -1,4 +1,4 @@
-"""Worker halves of the ablation probe: disturbed copies of the weights, and disturbing them in memory.
+"""How the ablation probe disturbs weights: in files (for a trusted worker) and in memory (beside hand-in code).
 
 The disturbance permutes every floating tensor's values within consecutive blocks of
 :data:`BLOCK` along its last dimension, with a fresh random permutation per block
@@ -14,12 +14,13 @@ hide from a hand-in that runs its model on a text of its own and checks the pred
 why the grader's own replay, not this probe, is the root of trust, and ablation a second opinion.
 
 The grader's preferred ablation never lets hand-in code see the undisturbed weights: a trusted
-worker (no hand-in code, :func:`disturbed_copy`) writes a copy of the base model and permutes, in
-a copy of the hand-in, the LoRA tensors of its weight files (so its adapter is disturbed, not
-all-zero), keeping file names, sizes, headers, tensor order and mtimes; the probe worker then
-answers through the ordinary task with those files served in place of the real ones.  Where the
-hand-in loads a model the grader cannot serve, the fallback :func:`ablated_answers` permutes the
-weights in memory after ``load()`` (which a hand-in can notice: the finding says which was used).
+worker (no hand-in code, :func:`~grader_plugin.worker.trusted_tasks.disturbed_copy`) writes a copy
+of the base model and permutes, in a copy of the hand-in, the LoRA tensors of its weight files (so
+its adapter is disturbed, not all-zero), keeping file names, sizes, headers, tensor order and
+mtimes; the probe worker then answers through the ordinary task with those files served in place
+of the real ones.  Where the hand-in loads a model the grader cannot serve, the fallback
+(:func:`~grader_plugin.worker.handin_tasks.ablated_answers`) permutes the weights in memory after
+``load()`` with :func:`ablate` (which a hand-in can notice: the finding says which was used).
 :mod:`grader_plugin.integrity.behaviour` judges what comes back.  Worker side.
 """
 
@@ -27,13 +28,10 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import shutil
 from pathlib import Path
 from typing import Any
 
 from grader_plugin.worker.models import torch_modules
-from grader_plugin.worker.values import as_float
 
 BLOCK = 16
 CHUNK_ROWS = 4096
@@ -105,7 +103,7 @@ def disturb_safetensors(path: Path, generator, select=lambda name: True) -> int:
     return changed
 
 
-def _disturb_torch_file(path: Path, generator) -> int:
+def disturb_torch_file(path: Path, generator) -> int:
     """:func:`disturb_safetensors` for a pickled state dict (``pytorch_model.bin``); times kept."""
     import torch
 
@@ -120,32 +118,6 @@ def _disturb_torch_file(path: Path, generator) -> int:
     torch.save(state, path)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     return changed
-
-
-def disturbed_copy(model, payload: dict) -> dict:
-    """Trusted: copy the base model at ``payload["model"]`` into ``payload["target"]`` with its weights
-    permuted (every other file byte for byte, every file's times kept), and permute the LoRA tensors
-    of every regular ``.safetensors`` file under ``payload["adapters_under"]`` (links never followed)."""
-    import torch
-
-    source, target = Path(payload["model"]), Path(payload["target"])
-    generator = torch.Generator().manual_seed(int(payload["seed"]))
-    shutil.copytree(source, target, dirs_exist_ok=True)  # the grader's own model: links resolved to files
-    weights = 0
-    for path in sorted(target.rglob("*")):
-        if path.is_file() and path.suffix == ".safetensors":
-            weights += disturb_safetensors(path, generator)
-        elif path.is_file() and path.suffix in TORCH_WEIGHTS:
-            weights += _disturb_torch_file(path, generator)
-    adapters, unread, hand_in = 0, [], Path(payload["adapters_under"])
-    for path in sorted(hand_in.rglob("*.safetensors")):
-        if not path.is_file() or path.is_symlink():
-            continue
-        try:  # the hand-in's files: one it could not load either must not stop the probe
-            adapters += disturb_safetensors(path, generator, select=lambda name: "lora_" in name)
-        except (ValueError, TypeError, KeyError, AttributeError, RuntimeError):
-            unread.append(path.relative_to(hand_in).as_posix())
-    return {"tensors_disturbed": weights, "adapter_tensors_disturbed": adapters, "unreadable_weight_files": unread}
 
 
 def ablate(model: Any, seed: int) -> dict:
@@ -174,13 +146,3 @@ def ablate(model: Any, seed: int) -> dict:
         "tensors_disturbed": weights,
         "adapter_tensors_disturbed": adapters,
     }
-
-
-def ablated_answers(model, payload: dict) -> dict:
-    """Fallback: answers to ``payload["questions"]`` after :func:`ablate` in memory.  The seed is drawn
-    here, not sent: the payload has the same shape as the real answering task's."""
-    ablation = ablate(model, secrets.randbits(63))
-    ablated = []
-    if ablation["tensors_disturbed"] + ablation["adapter_tensors_disturbed"] and payload["questions"]:
-        ablated = list(model.answer(*payload["questions"]))
-    return {"answers": [as_float(a) for a in ablated], "ablation": ablation}

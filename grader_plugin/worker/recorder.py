@@ -23,7 +23,7 @@ import os
 import sys
 from typing import Any
 
-from grader_plugin.contract import ANSWERING_METHODS
+from grader_plugin.handin.contract import ANSWERING_METHODS
 
 NETWORK_EVENTS = frozenset({"socket.connect", "socket.getaddrinfo", "socket.bind", "urllib.Request"})
 PROCESS_EVENTS = frozenset(

@@ -1,0 +1,255 @@
+"""How one grading run starts its workers: sandbox, served models, environment, and the hand-in's copy.
+
+Grader side.  :class:`RunWorkers` is what :meth:`GradeContext.run_worker
+<grader_plugin.checks.GradeContext.run_worker>` calls: it decides what a worker may read and must
+not see, which models its offline hub serves, and its environment; it starts the worker
+(:func:`grader_plugin.launch.isolation.run_task`).  Every worker that imports the hand-in gets a fresh
+copy of it, as handed in, at the same path as every other worker
+(:mod:`grader_plugin.launch.copies`); what it changed there is noted for the report and the copy
+deleted.  What comes back shows the grader's private folders as the hand-in's own relative paths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from grader_plugin.handin.submission import Submission
+from grader_plugin.launch import model_map
+from grader_plugin.launch import sandbox as sandboxes
+from grader_plugin.launch.copies import WorkerCopies, copy_tree, fingerprint, remove_tree
+from grader_plugin.launch.isolation import run_task
+from grader_plugin.launch.phase_times import START, PhaseClock
+from grader_plugin.results import Finding, WorkerOutcome
+from unitconv.paths import ENV_CACHE, cache_dir, make_readable
+
+EMBEDDED_BASE = "embedded:SmolLM2-135M-Instruct"
+"""The base model of a run without ``--grade-base-model``."""
+
+
+class RunWorkers:
+    """The workers of one run (see the module docstring).
+
+    :param settings: the run's settings.
+    :param candidates: ``candidates(entry_point) -> ["module:attribute", ...]`` (the discovery hook).
+    :param workdir: the grader's private folder of the run.
+    """
+
+    def __init__(self, settings, candidates, workdir: Path):
+        self.settings, self._candidates, self._workdir = settings, candidates, workdir
+        self.served: list[model_map.ServedModel] = model_map.plan(settings.model_map)
+        self.sandbox = sandboxes.choose(settings.sandbox)
+        self.submission: Submission | None = None
+        self.changes: dict[str, list[str]] = {}
+        """Entries of the hand-in that workers changed in their copies, by the part being graded."""
+        self.grading: str | None = None
+        self.progress = lambda part, phase, done=0, total=0: None
+        """``progress(part, phase, done, total)``: where workers' progress goes (the session's display)."""
+        self.clock = PhaseClock()
+        """Seconds per worker phase of each part (:mod:`grader_plugin.launch.phase_times`)."""
+        self._hub_cache = model_map.build_hub_cache(workdir / "hub", self.served)
+        self._own_uid = all(sandboxes.readable_by_others(m.folder) for m in self.served)
+        self.copies = WorkerCopies(workdir)
+        self._pristine = workdir / "pristine"
+        self._pristine_print: dict[str, str] = {}
+
+    def attach(self, submission: Submission) -> None:
+        """Workers with an entry point import ``submission``: each a fresh copy of it as it is now."""
+        self.submission = submission
+        make_readable(submission.parent)  # workers may run as another user
+        copy_tree(submission.parent, self._pristine)  # the package and its data/ beside it, links as links
+        self._pristine_print = fingerprint(self._pristine)
+
+    def model_folder(self, name_or_path: str) -> Path | None:
+        """The local folder serving ``name_or_path`` in this run (see :mod:`grader_plugin.launch.model_map`)."""
+        if name_or_path.startswith("embedded:"):
+            return model_map.embedded_folder()
+        return model_map.folder_for(name_or_path, self.served)
+
+    def _environment(self) -> dict[str, str]:
+        env = model_map.worker_env(self._hub_cache)
+        # the worker's home is its scratch folder: name the grader's cache so that the embedded
+        # model resolves to the folder the grader converted and serves (mounted read-only)
+        env[ENV_CACHE] = str(cache_dir())
+        if self.settings.base_model:
+            env["UNITCONV_BASE_MODEL"] = self.settings.base_model
+        if self.settings.device:
+            env["UNITCONV_DEVICE"] = self.settings.device
+        return env
+
+    def _readable(self, with_submission: bool) -> tuple[Path, ...]:
+        """What a sandboxed worker must read besides Python: the project, the hand-in, the served models.
+
+        A worker that imports the hand-in reads its own copy; a trusted worker reads the grader's.
+        """
+        import grader_plugin
+        import unitconv
+
+        found = [Path(unitconv.__file__).parent.parent, Path(grader_plugin.__file__).parent.parent,
+                 self._hub_cache, *(Path(model.folder) for model in self.served)]
+        spec = importlib.util.find_spec("solution")  # hand-ins may build on the installed reference
+        if spec and spec.origin:
+            found.append(Path(spec.origin).parent.parent)
+        if self.submission is not None:
+            found.append(self.copies.parent if with_submission else self.submission.parent)
+        if self.settings.base_model and Path(self.settings.base_model).exists():
+            found.append(Path(self.settings.base_model))
+        return tuple(found)
+
+    def _hidden(self) -> tuple[Path, ...]:
+        """What a sandboxed worker must not see: the graded answers and the splits the project made."""
+        return (self.settings.data_dir, *sorted(cache_dir().glob("data-*")))
+
+    def work_folder(self, name: str) -> Path:
+        """A new folder of the run's private work folder (for what trusted workers write)."""
+        folder = self._workdir / f"{name}-{len(list(self._workdir.glob(name + '-*')))}"
+        folder.mkdir(parents=True)
+        return make_readable(folder)
+
+    def _served_folder(self, name: str) -> Path | None:
+        """The real folder of a model ``serve`` names: a hub id served in this run, or the run's base model."""
+        base = self.settings.base_model or EMBEDDED_BASE
+        folder = self.model_folder(base if name == base else name)
+        return Path(os.path.realpath(folder)) if folder is not None else None
+
+    def _binds(self, serve: dict[str, Path]) -> list[tuple[Path, Path]]:
+        """Read-only ``(source, destination)`` binds of a sandboxed worker: every model folder it may load.
+
+        Each served folder is bound over itself, so that a worker given other files for a model
+        (``serve``) has the same mounts as any other; a file of the folder that is a link to
+        elsewhere (a hub snapshot's blobs) is bound at its target too.
+        """
+        folders = {Path(os.path.realpath(f)) for f in (model_map.folder_for(m.hub_id, self.served)
+                                                       for m in self.served) if f is not None}
+        if self.settings.base_model and (Path(self.settings.base_model) / "config.json").is_file():
+            folders.add(Path(os.path.realpath(self.settings.base_model)))
+        sources = {folder: folder for folder in folders}
+        for name, source in serve.items():
+            folder = self._served_folder(name)
+            if folder is None:
+                raise ValueError(f"serve: {name!r} is neither a model this run serves nor its base model")
+            sources[folder] = Path(source)
+        binds = []
+        for folder, source in sorted(sources.items()):
+            binds.append((source, folder))
+            for item in sorted(folder.iterdir()) if folder.is_dir() else []:
+                target = Path(os.path.realpath(item))
+                if folder not in target.parents and (source / item.name).exists():
+                    binds.append((source / item.name if source != folder else target, target))
+        return binds
+
+    @contextlib.contextmanager
+    def _unsandboxed_serving(self, serve: dict[str, Path], env: dict[str, str]):
+        """Without the sandbox: the run's hub cache rebuilt in place for one worker with ``serve``'s folders.
+
+        Same ``HF_HUB_CACHE`` path and revision layout as every other worker; only a base model
+        named by path (or the embedded one) has to be pointed at by ``UNITCONV_BASE_MODEL``.
+        Without the sandbox a hand-in can always tell: it can read the grader's folders and
+        resolve the links.
+        """
+        if not serve:
+            yield
+            return
+        replaced = {self._served_folder(name): Path(source) for name, source in serve.items()}
+        if None in replaced:
+            raise ValueError(f"serve: one of {sorted(serve)} is neither a model this run serves nor its base model")
+        served = []
+        for model in self.served:
+            folder = model_map.folder_for(model.hub_id, self.served)
+            real = Path(os.path.realpath(folder)) if folder is not None else None
+            served.append(model_map.ServedModel(model.hub_id, replaced[real], "mapped") if real in replaced else model)
+        base = self.settings.base_model
+        if not base or Path(base).exists():  # a hub id as base model resolves through the hub cache
+            with contextlib.suppress(Exception):  # no embedded model here: nothing to point at
+                folder = self._served_folder(base or EMBEDDED_BASE)
+                if folder in replaced:
+                    env["UNITCONV_BASE_MODEL"] = str(replaced[folder])
+        kept = self._hub_cache.with_name("hub.kept")
+        os.rename(self._hub_cache, kept)
+        try:
+            model_map.build_hub_cache(self._hub_cache, served)
+            yield
+        finally:
+            remove_tree(self._hub_cache)
+            os.rename(kept, self._hub_cache)
+
+    def run(self, task: str, payload: dict, entry_point: str | None, timeout: float, *,
+            serve: dict[str, Path] | None = None, hand_in: Path | None = None,
+            writable: tuple[Path, ...] = (), label: str | None = None) -> WorkerOutcome:
+        """The one place a worker is started (behind :meth:`GradeContext.run_worker`).
+
+        A worker that imports the hand-in (``entry_point``) gets a fresh copy of it at
+        :attr:`WorkerCopies.parent <grader_plugin.launch.copies.WorkerCopies.parent>`, the same
+        path for every worker, with its package writable (a course ``load()`` may save a fresh
+        adapter into it); the copy is deleted after the worker and what it changed is noted in
+        :attr:`changes`.  ``hand_in``: another parent folder holding the package to make that
+        copy from (a probe's), presented at the same path.  ``serve``: ``{name: folder}``, the
+        model known as ``name`` (a hub id served in this run, or the run's base model) served
+        from ``folder`` at the path the real one has: under bubblewrap ``folder`` is bound
+        read-only over the real folder, and the worker's environment, paths and command line are
+        those of any other worker.  Without the sandbox the run's hub cache is rebuilt in place
+        for the worker, and a base model named by path is pointed at by ``UNITCONV_BASE_MODEL``;
+        a hand-in can tell it apart there (it can read the grader's folders).  Under the sandbox
+        one tell remains: ``/proc/self/mountinfo`` names each bind's source folder, and a served
+        copy's is not the real folder (so a served copy's folder name must say nothing).  ``writable``:
+        folders a trusted worker may write.  ``label`` is only shown on the grader's progress line.
+        """
+        with_submission = entry_point is not None and self.submission is not None
+        serve = {name: Path(folder) for name, folder in (serve or {}).items()}
+        env, readable = self._environment(), list(self._readable(with_submission))
+        binds = self._binds(serve) if self.sandbox.kind == "bubblewrap" else []
+        parent = None
+        if with_submission:
+            parent = (self.copies.make(hand_in) if hand_in is not None
+                      else self.copies.make(self._pristine, self._pristine_print))
+            writable = (*writable, parent / self.submission.package)
+        elif hand_in is not None:
+            readable.append(Path(hand_in))
+        part = self.grading or ""
+        worker = label or ("hand-in" if with_submission else task.split(":")[-1])
+        self.progress(part, label or "starting the worker")
+        self.clock.mark(part, worker, START)
+
+        def progress(phase: str, done: int, total: int) -> None:
+            self.clock.mark(part, worker, phase)
+            self.progress(part, label or phase, done, total)
+
+        try:
+            with self._unsandboxed_serving(serve if self.sandbox.kind != "bubblewrap" else {}, env):
+                outcome = run_task(
+                    task, payload,
+                    package=self.submission.package if with_submission else None, parent=parent,
+                    candidates=self._candidates(entry_point) if with_submission else [],
+                    timeout=timeout, memory_mb=self.settings.memory_mb, output_bytes=self.settings.output_kb * 1000,
+                    env=env, sandbox=self.sandbox, readable=tuple(readable), hidden=self._hidden(),
+                    own_uid=self._own_uid, writable=writable, progress=progress, binds=tuple(binds),
+                )
+        finally:
+            self.clock.end(part)
+            if with_submission:
+                self._note(self.copies.discard())
+        return self._without_private_paths(outcome, parent)
+
+    def _note(self, changed: list[str]) -> None:
+        """Note what a worker changed in its copy for the part being graded (each entry once)."""
+        noted = self.changes.setdefault(self.grading or "", [])
+        noted.extend(entry for entry in changed if entry not in noted)
+
+    def changes_found(self, part: str) -> list[Finding]:
+        """A warning naming what the part's workers changed in their copies of the hand-in (none: [])."""
+        changed = self.changes.pop(part, [])
+        if not changed:
+            return []
+        return [Finding("hand-in files", f"{len(changed)} file(s) or folder(s) of the hand-in changed while this "
+                        f"part ran; each worker gets its own copy as handed in, so no later worker saw them",
+                        part=part, severity="warn", evidence=", ".join(changed[:8]))]
+
+    def _without_private_paths(self, outcome: WorkerOutcome, parent: Path | None) -> WorkerOutcome:
+        """The outcome with the grader's private folders shown as the hand-in's own relative paths."""
+        work = str(self._workdir)
+        parent = str(parent) + os.sep if parent is not None else work + os.sep
+        return replace(outcome, reason=outcome.reason.replace(parent, "").replace(work, "<grader folder>"),
+                       output=outcome.output.replace(parent, "").replace(work, "<grader folder>"))

@@ -1,0 +1,191 @@
+"""Time limits that fit the machine: each part's limit is a stated multiple of what the grader's own
+code needs for the same work here.
+
+The course's limits (40 s, 15 s, 60 s) are for a GPU.  On this project's 2-core CPU the same
+honest hand-in needs minutes, so a fixed limit either fails honest work on slow machines or lets
+hangs run for long on fast ones.  A trusted worker (no hand-in code,
+:func:`grader_plugin.worker.trusted_tasks.measure_speed`) loads the base model course hand-ins load and
+times the grader's own decoding; the figures are kept a day per model files, device and machine,
+or only :data:`BUSY_KEEP_S` when other work kept the machine busy while they were taken (figures taken beside
+another job were up to 250 times the quiet machine's, and kept a day they gave a 20-question part
+a limit of hours).
+Each part's limit is :data:`MULTIPLE` times the estimated time of that part's work (:data:`WORK`:
+the starter code's budgets at their upper end), and never below the check's own limit, so an
+honest hand-in does not time out because the machine is slow and a hang still ends.
+``--grade-timeout`` replaces all of this with one fixed limit.  Grader side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from grader_plugin.integrity.behaviour import HIDDEN_QUESTIONS
+from grader_plugin.worker.trusted_tasks import measure_speed
+from unitconv.course import COURSE_BASE_MODEL
+from unitconv.paths import cache_dir
+
+MULTIPLE = 4
+SPEED_PROMPTS = 8
+SPEED_STEPS = 24
+SPEED_PREFILL_TOKENS = 400
+SPEED_TIMEOUT_S = 600
+KEEP_S = 24 * 3600
+"""Speed figures are measured again after a day."""
+BUSY_KEEP_S = 600
+"""Figures taken while the machine was busy are measured again after ten minutes."""
+BUSY_LOAD = 0.5
+"""The machine counts as busy when other processes than the grader's used more than this share of
+its CPUs while it measured (or, where that cannot be read, its load average per CPU as measuring
+started)..."""
+BUSY_SPREAD = 2.0
+"""... or when the slowest of the repeated timings took more than this multiple of the fastest."""
+SPEED_REPEATS = 3
+MEASUREMENT = 6
+"""Version of :func:`measure_speed`'s method: figures taken by an older method are measured again."""
+WORKER_START_S = 15
+"""Allowance for a worker's interpreter start and imports, on top of the measured work."""
+
+
+@dataclass(frozen=True)
+class Work:
+    """A part's work at the starter code's budgets: prompts, their length, new tokens, how they are batched."""
+
+    prompts: int
+    prompt_tokens: int
+    new_tokens: int
+    batched: bool
+    passes: int = 1
+
+    def seconds(self, speed: dict) -> float:
+        batch = max(1, speed["batch"])
+        if self.batched:
+            decode = self.new_tokens * speed["batched_step_seconds"] * max(1.0, self.prompts / batch)
+        else:
+            decode = self.prompts * self.new_tokens * speed["single_step_seconds"]
+        prefill = self.prompts * self.prompt_tokens * speed["prefill_token_seconds"]
+        return self.passes * (speed["load_seconds"] + prefill + decode) + WORKER_START_S
+
+
+WORK = {
+    "generate": Work(prompts=32, prompt_tokens=30, new_tokens=100, batched=False),
+    "batched_generate": Work(prompts=32, prompt_tokens=30, new_tokens=100, batched=True, passes=2),
+    "answers_questions": Work(prompts=100, prompt_tokens=400, new_tokens=100, batched=True),
+}
+
+
+def _stored(model: str, folder, device: str | None) -> Path:
+    """Where speed figures of this model on this machine are kept between runs."""
+    facts = [f"method {MEASUREMENT}", model, str(device), str(os.cpu_count()), os.environ.get("OMP_NUM_THREADS", ""),
+             platform.machine()]
+    if folder is not None:
+        facts += [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(Path(folder).iterdir())
+                  if p.is_file()]
+    digest = hashlib.sha256("\n".join(facts).encode()).hexdigest()[:16]
+    return cache_dir() / "speed" / f"{digest}.json"
+
+
+def _cpu_seconds() -> tuple[float, float] | None:
+    """CPU seconds the whole machine and this process have used so far (Linux ``/proc/stat``; else None)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    if fields[0] != "cpu" or len(fields) < 9:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK"), time.process_time()
+
+
+def others_share(before: tuple[float, float] | None, after: tuple[float, float] | None, seconds: float,
+                 worker_cpu: float = 0.0) -> float:
+    """The share of the machine's CPUs that other processes used between two :func:`_cpu_seconds`.
+
+    The grader's own CPU time and ``worker_cpu`` (what the measuring worker reports it used: a
+    trusted worker, and a sandbox's process tree does not hand its children's time back) are
+    taken out.  Falls back to the load average per CPU where ``/proc/stat`` cannot be read; the
+    load average would also count the grader's own earlier work, a minute behind.
+    """
+    cpus = os.cpu_count() or 1
+    if before is None or after is None or seconds <= 0:
+        return os.getloadavg()[0] / cpus
+    others = (after[0] - before[0]) - (after[1] - before[1]) - worker_cpu
+    return max(0.0, others) / (seconds * cpus)
+
+
+def keep_seconds(speed: dict) -> float:
+    """How long figures stay in use: a day when the machine was quiet while they were taken."""
+    busy = speed.get("others_per_cpu", 0.0) > BUSY_LOAD or speed.get("spread", 1.0) > BUSY_SPREAD
+    return BUSY_KEEP_S if busy else KEEP_S
+
+
+def measured_speed(context) -> dict | None:
+    """The speed figures of this run's base model here, or None when they could not be measured.
+
+    Measured by a trusted worker and kept for :data:`KEEP_S` (:func:`keep_seconds`) in the
+    grader's cache folder (per model files, device and machine), so a class of hand-ins or a
+    series of quick checks does not pay for it each time.
+    """
+    model = context.settings.base_model or COURSE_BASE_MODEL
+    key = ("speed", model, context.settings.device)
+    if key in context.cache:
+        return context.cache[key]
+    stored = _stored(model, context.model_folder(model), context.settings.device)
+    try:
+        speed = json.loads(stored.read_text())
+        fresh = time.time() - speed["measured_at"] < keep_seconds(speed)
+    except (OSError, ValueError, KeyError, TypeError):
+        speed, fresh = None, False
+    if not fresh:
+        prompts = [q.text for q in context.public_questions(SPEED_PROMPTS)]
+        payload = {"model": model, "device": context.settings.device, "prompts": prompts,
+                   "steps": SPEED_STEPS, "prefill_tokens": SPEED_PREFILL_TOKENS, "repeats": SPEED_REPEATS}
+        before, started = _cpu_seconds(), time.perf_counter()
+        outcome = context.run_worker(measure_speed, payload, timeout=SPEED_TIMEOUT_S, label="measuring this machine")
+        others = others_share(before, _cpu_seconds(), time.perf_counter() - started,
+                              outcome.data.get("cpu_seconds", 0.0) if outcome.ok else 0.0)
+        speed = None
+        if outcome.ok:
+            speed = {**outcome.data, "others_per_cpu": others, "measured_at": time.time(), "model": model}
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            stored.write_text(json.dumps(speed))
+    context.cache[key] = speed
+    return speed
+
+
+def part_work(check, questions: int) -> Work | None:
+    """The work of ``check``'s part at the starter code's budgets, for a run of ``questions`` questions.
+
+    Generation parts ask at most :data:`WORK`'s prompt count; parts that answer questions ask the
+    graded ones and the integrity probe's hidden ones, so a quick check gets a limit of its size.
+    """
+    if check.name in WORK:
+        work = WORK[check.name]
+        return replace(work, prompts=min(work.prompts, questions))
+    if check.answers_questions:
+        return replace(WORK["answers_questions"], prompts=questions + HIDDEN_QUESTIONS)
+    return None
+
+
+def part_limit(context) -> tuple[float, str]:
+    """The time limit of the part ``context`` grades, and a line saying where it comes from."""
+    check = context.check
+    if context.settings.timeout:
+        return context.settings.timeout, f"time limit {context.settings.timeout:g} s (--grade-timeout)"
+    work = part_work(check, context.settings.questions)
+    if work is None:
+        return check.timeout_s, f"time limit {check.timeout_s:g} s (the check's own)"
+    speed = measured_speed(context)
+    if speed is None:
+        return check.timeout_s, f"time limit {check.timeout_s:g} s (the check's own; speed not measured)"
+    estimate = work.seconds(speed)
+    limit = max(check.timeout_s, MULTIPLE * estimate)
+    age = (time.time() - speed["measured_at"]) / 60
+    busy = "; the machine was busy then, so measured again soon" if keep_seconds(speed) < KEEP_S else ""
+    return limit, (f"time limit {limit:.0f} s: at least {MULTIPLE} x the {estimate:.0f} s the grader's own "
+                   f"decoding of {speed['model']} needs for this part's work here (measured {age:.0f} min ago{busy})")
