@@ -14,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from grader_plugin.handin.contract import ENTRY_POINTS
+from grader_plugin.launch.request import WorkerRequest
+from grader_plugin.marking.asked import AskedAnswers
 from grader_plugin.marking.graded_questions import AskedQuestion
 from unitconv.course import MAX_ADAPTER_BYTES, MAX_BUNDLE_BYTES, MAX_PARAMETERS
 
@@ -91,6 +93,30 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class Work:
+    """What a part's worker does at the starter code's budgets, so its time limit can be sized to the
+    machine (:mod:`grader_plugin.launch.time_limits`).
+
+    :param prompt_tokens: tokens of one prompt.
+    :param new_tokens: new tokens generated per prompt.
+    :param batched: whether the prompts are generated in batches (else one at a time).
+    :param prompts: the part asks at most this many of the run's questions (None: all
+        ``--grade-questions`` of them, and, for a part that answers questions, the detectors' too).
+    :param passes: how often the worker does all of it (loading the model included).
+    """
+
+    prompt_tokens: int
+    new_tokens: int
+    batched: bool
+    prompts: int | None = None
+    passes: int = 1
+
+
+ANSWERING = Work(prompt_tokens=400, new_tokens=100, batched=True)
+"""The work of a part that answers questions and declares none (the accuracy parts' own)."""
+
+
+@dataclass(frozen=True)
 class Check:
     """One graded part.
 
@@ -111,6 +137,8 @@ class Check:
     :param answers_questions: the worker answers ``context.public_questions()`` in order and
         returns ``{"answers": [...]}``; detectors that ask the same model other questions (the
         hidden-question and ablation probe) run for such checks.
+    :param work: what the worker does (:class:`Work`), so the time limit fits the machine; None:
+        :data:`ANSWERING` for a check that answers questions, else the limit is ``timeout_s``.
     """
 
     name: str
@@ -125,6 +153,12 @@ class Check:
     measure: str = ""
     default_bounds: Bounds | None = None
     answers_questions: bool = False
+    work: Work | None = None
+
+    def question_count(self, questions: int) -> int:
+        """How many of the run's ``questions`` (``--grade-questions``) this part asks: at most its work's prompts."""
+        prompts = self.work.prompts if self.work is not None else None
+        return questions if prompts is None else min(prompts, questions)
 
     def __post_init__(self):
         if self.entry_point is not None and self.entry_point not in ENTRY_POINTS:
@@ -136,9 +170,21 @@ class Check:
             object.__setattr__(self, "task", task_name(self.task, f"Check {self.name!r}"))
 
 
-@dataclass
+class RunServices(Protocol):
+    """What a grading run lends every part's context (the session implements it)."""
+
+    def public_questions(self, count: int) -> list[GradedQuestion]: ...
+
+    def run_worker(self, request: WorkerRequest, part: str) -> WorkerOutcome: ...
+
+    def model_folder(self, name_or_path: str) -> Path | None: ...
+
+    def work_folder(self, name: str) -> Path: ...
+
+
+@dataclass(frozen=True)
 class GradeContext:
-    """What checks, detectors and adjusters may use while grading one part.
+    """What checks, detectors and adjusters may use while grading one part; built complete, never changed.
 
     :param settings: the run's :class:`~grader_plugin.settings.GradeSettings`.
     :param submission: the opened hand-in (its private copy; read files, never import it).
@@ -147,8 +193,11 @@ class GradeContext:
     :param check: the part being graded.
     :param cache: a dict shared by every part of this run, for work done once per run (keys
         should name their owner, e.g. ``("reference-greedy", ...)``).
-    :param time_limit: the part's time limit in seconds (the session sets it before the part's
-        worker runs; ``run_worker`` uses it by default).
+    :param time_limit: the part's time limit in seconds (``run_worker`` uses it by default), or None
+        while the limit itself is being measured.
+    :param asked: what a part that answers questions asks its worker, in order (see
+        :meth:`asked_questions`); None until the session has mixed in the detectors' questions.
+    :param services: the run's questions, workers and folders (:class:`RunServices`).
     """
 
     settings: GradeSettings
@@ -157,27 +206,33 @@ class GradeContext:
     bounds: Bounds | None
     check: Check
     cache: dict = field(repr=False)
-    _questions: Callable[[int], list[GradedQuestion]] = field(repr=False)
-    _worker: Callable[..., WorkerOutcome] = field(repr=False)
-    _model_folder: Callable[[str], Path | None] = field(repr=False, default=lambda name: None)
-    _asked: Callable[[], list[AskedQuestion]] | None = field(repr=False, default=None)
-    _work_folder: Callable[[str], Path] | None = field(repr=False, default=None)
+    services: RunServices = field(repr=False)
     time_limit: float | None = None
+    asked: tuple[AskedQuestion, ...] | None = None
 
     def asked_questions(self) -> list[AskedQuestion]:
         """What a part that answers questions asks its worker, in order: the graded questions and the
         ones detectors mixed in (``grader_extra_questions``), each with its expected answer and who asked it."""
-        if self._asked is None:
+        if self.asked is None:
             return [AskedQuestion(q.text, q.expected) for q in self.public_questions()]
-        return self._asked()
+        return list(self.asked)
+
+    def asked_answers(self, outcome: WorkerOutcome) -> AskedAnswers:
+        """The asked questions with the answers ``outcome`` carries, marked once per part and shared
+        by the part's score and its detectors."""
+        key = ("asked-answers", self.check.name)
+        cached = self.cache.get(key)
+        if cached is None or cached[0] is not outcome:
+            cached = self.cache[key] = (outcome, AskedAnswers.of(self.asked_questions(), outcome.data))
+        return cached[1]
 
     def model_folder(self, name_or_path: str) -> Path | None:
         """The local folder that serves a model a hand-in loaded (by hub id or path) in this run, or None."""
-        return self._model_folder(name_or_path)
+        return self.services.model_folder(name_or_path)
 
     def public_questions(self, count: int | None = None) -> list[GradedQuestion]:
         """The first ``count`` (default ``--grade-questions``) public questions, with expected answers."""
-        return self._questions(count or self.settings.questions)
+        return self.services.public_questions(count or self.settings.questions)
 
     def run_worker(self, task: Task, payload: dict, *, entry_point: str | None = None,
                    timeout: float | None = None, serve: dict[str, Path] | None = None,
@@ -193,13 +248,15 @@ class GradeContext:
         run's base model), ``hand_in`` another copy of the hand-in's parent folder to import, and
         ``writable`` folders (from :meth:`work_folder`) a trusted worker may write.  ``label``
         is what the progress line shows while the worker runs (default: the worker's own phases).
+        See :class:`~grader_plugin.launch.request.WorkerRequest`.
         """
         if entry_point is not None and entry_point not in ENTRY_POINTS:
             raise ValueError(f"run_worker: entry_point must be one of {ENTRY_POINTS} or None, got {entry_point!r}")
-        return self._worker(task_name(task, "run_worker"), payload, entry_point,
-                            timeout or self.time_limit or self.settings.timeout or self.check.timeout_s,
-                            serve=serve, hand_in=hand_in, writable=writable, label=label)
+        request = WorkerRequest(task_name(task, "run_worker"), payload,
+                                timeout or self.time_limit or self.settings.timeout or self.check.timeout_s,
+                                entry_point, serve or {}, hand_in, writable, label)
+        return self.services.run_worker(request, self.check.name)
 
     def work_folder(self, name: str) -> Path:
         """A new folder in the run's private work folder (for what a trusted worker writes)."""
-        return self._work_folder(name)
+        return self.services.work_folder(name)

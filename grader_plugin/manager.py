@@ -7,8 +7,11 @@ plugin modules (:data:`DEFAULT_PLUGINS`); third-party plugins come from the entr
 
 from __future__ import annotations
 
+import difflib
 import importlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import pluggy
 
@@ -66,3 +69,77 @@ def has_grader_hooks(plugin: object) -> bool:
     return any(
         hasattr(getattr(plugin, name, None), marker) for name in dir(plugin) if name.startswith("grader_")
     )
+
+
+@dataclass(frozen=True)
+class HookAnswer:
+    """What one plugin's implementation of a hook answered, or the error it raised."""
+
+    plugin: str
+    value: Any = None
+    error: Exception | None = None
+
+
+def call_each(pm: pluggy.PluginManager, hook: str, arguments: Callable[[str], dict] | None = None,
+              **kwargs) -> list[HookAnswer]:
+    """Call every implementation of ``hook`` on its own, in pluggy's order, and say what each answered.
+
+    The grader calls implementations one by one where it must know which plugin answered (each
+    gets its own ``register`` callback, extra questions are marked with their plugin) or where one
+    plugin's failure must cost only its own answer: an exception is caught and returned as that
+    plugin's :attr:`HookAnswer.error`.  ``arguments(plugin_name)`` gives a plugin its own keyword
+    arguments (default: ``kwargs``).  Wrappers are refused: called this way they would never wrap.
+    """
+    answers = []
+    for impl in reversed(getattr(pm.hook, hook).get_hookimpls()):
+        if impl.hookwrapper or getattr(impl, "wrapper", False):
+            raise TypeError(f"plugin {impl.plugin_name}: {hook} may not be a hook wrapper; "
+                            f"the grader calls each of its implementations on its own")
+        given = arguments(impl.plugin_name) if arguments is not None else kwargs
+        try:
+            value = impl.function(**{name: given[name] for name in impl.argnames})
+        except Exception as error:  # noqa: BLE001 - the caller decides what one plugin's failure costs
+            answers.append(HookAnswer(impl.plugin_name, error=error))
+            continue
+        answers.append(HookAnswer(impl.plugin_name, value))
+    return answers
+
+
+class GradingSetupError(ValueError):
+    """The run cannot start (unknown part or profile, duplicate check); the message says what to use."""
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the known name closest to ``name``, or nothing."""
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def collect_registered(pm, hook_name: str, kind: type) -> dict[str, object]:
+    """Everything the plugins register through ``hook_name``, by name, in call order.
+
+    Each implementation gets its own ``register`` callback, so a clash or a wrong type names the
+    plugins involved; checks and profiles are validated the same way.
+    """
+    found: dict[str, tuple[object, str]] = {}
+
+    def register_for(plugin: str) -> dict:
+        def register(item) -> None:
+            if not isinstance(item, kind):
+                raise GradingSetupError(
+                    f"plugin {plugin}: register() takes a {kind.__module__}.{kind.__name__}, "
+                    f"got {type(item).__name__}"
+                )
+            if item.name in found:
+                raise GradingSetupError(
+                    f"two plugins register a {kind.__name__.lower()} named {item.name!r}: "
+                    f"{found[item.name][1]} and {plugin}; rename one"
+                )
+            found[item.name] = (item, plugin)
+
+        return {"register": register}
+
+    for answer in call_each(pm, hook_name, arguments=register_for):
+        if answer.error is not None:
+            raise answer.error
+    return {name: item for name, (item, _) in found.items()}

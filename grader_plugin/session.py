@@ -8,7 +8,6 @@ started only through :meth:`GradeContext.run_worker <grader_plugin.checks.GradeC
 
 from __future__ import annotations
 
-import difflib
 import random
 import shutil
 import tempfile
@@ -20,8 +19,17 @@ from pathlib import Path
 from grader_plugin.checks import Bounds, Check, GradeContext, Profile
 from grader_plugin.handin.submission import Submission, SubmissionError, open_submission
 from grader_plugin.launch import sandbox as sandboxes
+from grader_plugin.launch.request import WorkerRequest
 from grader_plugin.launch.runner import RunWorkers
 from grader_plugin.launch.time_limits import part_limit
+from grader_plugin.manager import (
+    GradingSetupError,
+    HookAnswer,
+    call_each,
+    collect_registered,
+    did_you_mean,
+    get_plugin_manager,
+)
 from grader_plugin.marking.graded_questions import AskedQuestion, GradedQuestion, public_questions
 from grader_plugin.progress import ProgressDisplay
 from grader_plugin.provenance import provenance
@@ -29,42 +37,6 @@ from grader_plugin.results import Finding, GradeReport, PartResult, WorkerOutcom
 from grader_plugin.settings import GradeSettings
 
 RESERVED_PACKAGES = {"grader_plugin", "unitconv"}
-
-
-class GradingSetupError(ValueError):
-    """The run cannot start (unknown part or profile, duplicate check); the message says what to use."""
-
-
-def _did_you_mean(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def collect_registered(pm, hook_name: str, kind: type) -> dict[str, object]:
-    """Everything the plugins register through ``hook_name``, by name, in call order.
-
-    Each implementation gets its own ``register`` callback, so a clash or a wrong type names the
-    plugins involved; checks and profiles are validated the same way.
-    """
-    found: dict[str, tuple[object, str]] = {}
-    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):  # pluggy's call order
-        plugin = impl.plugin_name
-
-        def register(item, plugin=plugin) -> None:
-            if not isinstance(item, kind):
-                raise GradingSetupError(
-                    f"plugin {plugin}: register() takes a {kind.__module__}.{kind.__name__}, "
-                    f"got {type(item).__name__}"
-                )
-            if item.name in found:
-                raise GradingSetupError(
-                    f"two plugins register a {kind.__name__.lower()} named {item.name!r}: "
-                    f"{found[item.name][1]} and {plugin}; rename one"
-                )
-            found[item.name] = (item, plugin)
-
-        impl.function(**{name: register for name in impl.argnames})
-    return {name: item for name, (item, _) in found.items()}
 
 
 class GradingSession:
@@ -84,8 +56,8 @@ class GradingSession:
         self._workdir = Path(tempfile.mkdtemp(prefix="unitconv-grade-"))
         self.display = ProgressDisplay(lambda line: None)
         try:
-            self.workers = RunWorkers(settings, self._candidates, self._workdir)
-            self.workers.progress = lambda part, phase, done=0, total=0: self.display.phase(part, phase, done, total)
+            self.workers = RunWorkers(settings, pm, self._workdir,
+                                      lambda part, phase, done=0, total=0: self.display.phase(part, phase, done, total))
         except sandboxes.SandboxUnavailable as error:
             shutil.rmtree(self._workdir, ignore_errors=True)
             raise GradingSetupError(str(error)) from None
@@ -97,7 +69,7 @@ class GradingSession:
         name = self.settings.profile
         if name not in profiles:
             raise GradingSetupError(
-                f"--grade-profile {name!r} is not a profile{_did_you_mean(name, list(profiles))}; "
+                f"--grade-profile {name!r} is not a profile{did_you_mean(name, list(profiles))}; "
                 f"known profiles: {', '.join(sorted(profiles))}"
             )
         return profiles[name]
@@ -108,7 +80,7 @@ class GradingSession:
         for name in parts:
             if name not in self.checks:
                 raise GradingSetupError(
-                    f"--grade-parts: {name!r} is not a part{_did_you_mean(name, list(self.checks))}; "
+                    f"--grade-parts: {name!r} is not a part{did_you_mean(name, list(self.checks))}; "
                     f"parts: {', '.join(self.checks)}"
                 )
         return [self.checks[name] for name in parts]
@@ -148,25 +120,27 @@ class GradingSession:
     def close(self) -> None:
         shutil.rmtree(self._workdir, ignore_errors=True)
 
-    # what contexts use -------------------------------------------------------------------------
+    # what contexts use (RunServices) -----------------------------------------------------------
     def public_questions(self, count: int) -> list[GradedQuestion]:
         if self._questions is None or len(self._questions) < count:
             self._questions = public_questions(self.settings.data_dir, max(count, self.settings.questions))
         return self._questions[:count]
 
-    def _candidates(self, entry_point: str) -> list[str]:
-        lists = self.pm.hook.grader_entry_point_candidates(entry_point=entry_point, submission=self.submission)
-        seen: list[str] = []
-        for found in lists:
-            seen.extend(c for c in (found or []) if c not in seen)
-        return seen
+    def run_worker(self, request: WorkerRequest, part: str) -> WorkerOutcome:
+        return self.workers.run(request, part)
+
+    def model_folder(self, name_or_path: str) -> Path | None:
+        return self.workers.model_folder(name_or_path)
+
+    def work_folder(self, name: str) -> Path:
+        return self.workers.work_folder(name)
 
     def context(self, check: Check, bounds: Bounds | None) -> GradeContext:
-        """The context ``check`` is graded with."""
-        context = GradeContext(self.settings, self.submission, self.profile, bounds, check, self.cache,
-                               self.public_questions, self.workers.run, self.workers.model_folder)
-        context._asked = lambda: self._asked_questions(check, context)
-        context._work_folder = self.workers.work_folder
+        """The context ``check`` is graded with, its asked questions decided (the detectors mix theirs
+        in seeing a context with the graded ones); :meth:`grade` adds the part's time limit."""
+        context = GradeContext(self.settings, self.submission, self.profile, bounds, check, self.cache, self)
+        if check.answers_questions:
+            context = replace(context, asked=tuple(self._asked_questions(check, context)))
         return context
 
     def _asked_questions(self, check: Check, context: GradeContext) -> list[AskedQuestion]:
@@ -174,47 +148,51 @@ class GradingSession:
         key = ("asked-questions", check.name)
         if key not in self.cache:
             asked = [AskedQuestion(q.text, q.expected) for q in context.public_questions()]
-            if check.answers_questions:
-                for impl in reversed(self.pm.hook.grader_extra_questions.get_hookimpls()):
-                    arguments = {"check": check, "context": context}
-                    extra = impl.function(**{name: arguments[name] for name in impl.argnames})
-                    asked += [AskedQuestion(str(text), float(expected), impl.plugin_name)
-                              for text, expected in extra or []]
-                if len(asked) > len(context.public_questions()):
-                    random.SystemRandom().shuffle(asked)
+            for answer in call_each(self.pm, "grader_extra_questions", check=check, context=context):
+                if answer.error is not None:
+                    raise answer.error
+                asked += [AskedQuestion(str(text), float(expected), answer.plugin)
+                          for text, expected in answer.value or []]
+            if len(asked) > len(context.public_questions()):
+                random.SystemRandom().shuffle(asked)
             self.cache[key] = asked
         return self.cache[key]
 
     # grading -----------------------------------------------------------------------------------
-    def _run(self, check: Check, context: GradeContext) -> tuple[PartResult, WorkerOutcome | None]:
+    def _run(self, check: Check, context: GradeContext) -> tuple[PartResult, WorkerOutcome | None, GradeContext]:
+        """The part's worker and score, under its time limit; the context with that limit."""
         if check.task is None:
-            return check.score(context, None), None
+            return check.score(context, None), None, context
+        limit, limit_note = part_limit(context)
+        context = replace(context, time_limit=limit)
         payload = check.payload(context) if check.payload else {}
-        context.time_limit, limit_note = part_limit(context)
         outcome = context.run_worker(check.task, payload, entry_point=check.entry_point)
         if not outcome.ok:
             result = PartResult.for_check(check, context.bounds)
             result.zero(outcome.reason)
-            result.details.append(limit_note)
-            return result, outcome
-        result = check.score(context, outcome)
+        else:
+            result = check.score(context, outcome)
         result.details.append(limit_note)
-        return result, outcome
+        return result, outcome, context
+
+    def _refused_result(self, check: Check) -> PartResult:
+        """A part of a refused hand-in: 0, with the refusal as its reason."""
+        result = PartResult.for_check(check, self.pm.hook.grader_thresholds(check=check, profile=self.profile))
+        result.zero(f"not graded: submission refused ({self.refused})")
+        return result
 
     def grade(self, check: Check) -> PartResult:
         """Grade one part: run its worker, score, scan, adjust; never raises for hand-in faults."""
         started = time.perf_counter()
-        bounds = self.pm.hook.grader_thresholds(check=check, profile=self.profile)
         if self.submission is None:
-            result = PartResult.for_check(check, bounds)
-            result.zero(f"not graded: submission refused ({self.refused})")
-            self.results[check.name] = result
-            return result
-        context = self.context(check, bounds)
+            self.results[check.name] = self._refused_result(check)
+            return self.results[check.name]
+        bounds = self.pm.hook.grader_thresholds(check=check, profile=self.profile)
+        context = GradeContext(self.settings, self.submission, self.profile, bounds, check, self.cache, self)
         outcome = None
-        self.workers.grading = check.name
         try:
-            result, outcome = self._run(check, context)
+            context = self.context(check, bounds)
+            result, outcome, context = self._run(check, context)
         except Exception as error:  # noqa: BLE001 - a broken check must not lose the report
             result = PartResult.for_check(check, bounds)
             frame = traceback.extract_tb(error.__traceback__)[-1]
@@ -222,23 +200,14 @@ class GradingSession:
                 f"grader error in check {check.name!r}: {type(error).__name__}: {error} "
                 f"({Path(frame.filename).name}:{frame.lineno})"
             )
-        static = [f for f in self.findings if f.part in (None, check.name)]
-        runtime = []
-        for found in self._each("grader_scan_part", check=check, outcome=outcome, context=context):
-            if isinstance(found, Finding):
-                found = [found]
-            if not isinstance(found, list | tuple):
-                continue
-            runtime.extend(f if f.part else replace(f, part=check.name) for f in found if isinstance(f, Finding))
-        runtime += self.workers.changes_found(check.name)
-        confirmed = any(f.severity == "flag" and not f.needs_confirmation for f in static + runtime)
-        result.findings = [f.resolved(confirmed, check.name) for f in static] + runtime
+        result.findings = self._findings(check, outcome, context)
         flagged = [f for f in result.findings if f.severity == "flag"]
         if flagged:
             result.zero("integrity: " + "; ".join(f"{f.detector}: {f.message}" for f in flagged))
-        for error in self._each("grader_adjust_result", check=check, result=result, outcome=outcome,
-                                context=context, errors_only=True):
-            result.details.append(error)
+        for answer in call_each(self.pm, "grader_adjust_result", check=check, result=result, outcome=outcome,
+                                context=context):
+            if answer.error is not None:
+                result.details.append(self._failed(answer, "grader_adjust_result"))
         result.seconds = time.perf_counter() - started
         result.phases = self.workers.clock.pop(check.name)
         if outcome is not None:
@@ -247,24 +216,29 @@ class GradingSession:
         self.display.finish(check.name, result)
         return result
 
-    def _each(self, hook: str, errors_only: bool = False, **kwargs) -> list:
-        """Call every implementation of ``hook`` on its own, so one that fails costs only its own answer.
+    @staticmethod
+    def _failed(answer: HookAnswer, hook: str) -> str:
+        return f"plugin {answer.plugin} failed in {hook}: {type(answer.error).__name__}: {answer.error}"
 
-        A failing plugin's answer is replaced by an ``unchecked`` finding, so the part's integrity
-        shows as "could not be checked", never as clean (or, with ``errors_only``, a line naming the
-        plugin and its error); the part keeps its place in the report.
+    def _findings(self, check: Check, outcome: WorkerOutcome | None, context: GradeContext) -> list[Finding]:
+        """The part's static findings (resolved against what ran) and its runtime ones.
+
+        A detector that fails leaves an ``unchecked`` finding naming it, so the part's integrity
+        shows as "could not be checked", never as clean; the part keeps its place in the report.
         """
-        answers = []
-        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
-            try:
-                answer = impl.function(**{name: kwargs[name] for name in impl.argnames})
-            except Exception as error:  # noqa: BLE001 - a broken plugin must not lose the part
-                where = f"plugin {impl.plugin_name} failed in {hook}: {type(error).__name__}: {error}"
-                answers.append(where if errors_only else [Finding("grader", where, severity="unchecked")])
+        static = [f for f in self.findings if f.part in (None, check.name)]
+        runtime = []
+        for answer in call_each(self.pm, "grader_scan_part", check=check, outcome=outcome, context=context):
+            if answer.error is not None:
+                runtime.append(Finding("grader", self._failed(answer, "grader_scan_part"), part=check.name,
+                                       severity="unchecked"))
                 continue
-            if not errors_only:
-                answers.append(answer)
-        return answers
+            found = [answer.value] if isinstance(answer.value, Finding) else answer.value
+            if isinstance(found, list | tuple):
+                runtime += [f if f.part else replace(f, part=check.name) for f in found if isinstance(f, Finding)]
+        runtime += self.workers.changes_found(check.name)
+        confirmed = any(f.severity == "flag" and not f.needs_confirmation for f in static + runtime)
+        return [f.resolved(confirmed, check.name) for f in static] + runtime
 
     def _unjudged_findings(self, parts: list[PartResult]) -> list[Finding]:
         """Static findings about no graded part (another part's file, a run that stopped early)."""
@@ -275,11 +249,8 @@ class GradingSession:
     def report(self) -> GradeReport:
         """The report of everything graded so far."""
         name = self.submission.package if self.submission else str(self.settings.path)
-        if self.refused:  # every selected part scores 0 with the refusal as its reason
-            for check in self.selected:
-                if check.name not in self.results:
-                    self.grade(check)
-        parts = [self.results[c.name] for c in self.selected if c.name in self.results]
+        parts = [self.results[c.name] if c.name in self.results else self._refused_result(c)
+                 for c in self.selected if c.name in self.results or self.refused]
         not_graded = [c.name for c in self.selected if c.name not in self.results]
         detectors = [
             self.pm.get_name(p)
@@ -301,3 +272,20 @@ class GradingSession:
             execution_time=time.perf_counter() - self.started,
             graded_by=provenance(self.pm, self.settings, self.workers.served, self.workers.sandbox),
         )
+
+
+def grade_once(settings: GradeSettings, pm=None) -> GradeReport:
+    """Grade a hand-in in one call: open it, grade every selected part, report, clean up.
+
+    ``pm``: the plugin manager (default: :func:`~grader_plugin.manager.get_plugin_manager`, with the
+    installed plugins).  What the command line's pytest items do part by part, for scripts, the
+    class task, tests and benchmarks.
+    """
+    session = GradingSession(settings, pm if pm is not None else get_plugin_manager())
+    try:
+        session.open()
+        for check in session.selected:
+            session.grade(check)
+        return session.report()
+    finally:
+        session.close()

@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 
 from grader_plugin import hookimpl
-from grader_plugin.checks import Check
+from grader_plugin.checks import ANSWERING, Check
+from grader_plugin.marking.asked import AskedAnswers
 from grader_plugin.marking.scoring import is_correct, ramp, whole_points
 from grader_plugin.results import PartResult
 from grader_plugin.worker.handin_tasks import answer_questions
@@ -25,26 +26,28 @@ def _payload(context) -> dict:
     return {"questions": [q.text for q in context.asked_questions()]}
 
 
-def graded_answers(context, data: dict) -> tuple[list, list, list | None]:
-    """The graded questions, their answers and raw outputs, picked out of a call that asked more."""
-    asked = context.asked_questions()
-    answers, raw = data.get("answers"), data.get("raw")
-    if not isinstance(answers, list):
+def graded_answers(marked: AskedAnswers) -> tuple[list[int], list, list | None]:
+    """The graded questions' positions, their answers and raw outputs, picked out of a call that asked more."""
+    graded = marked.indices("graded")
+    if not isinstance(marked.returned, list):
         return [], [], None
-    graded = [i for i, q in enumerate(asked) if q.asked_by == "graded"]
-    if len(answers) != len(asked):
-        return graded, answers, None
-    raw = [raw[i] for i in graded] if isinstance(raw, list) and len(raw) == len(asked) else None
-    return graded, [answers[i] for i in graded], raw
+    if not marked.complete:
+        return graded, marked.returned, None
+    raw = [marked.raw[i] for i in graded] if marked.raw is not None else None
+    return graded, [marked.returned[i] for i in graded], raw
 
 
-def explain(questions, answers: list[float], raw: list[str] | None) -> list[str]:
-    """Lines saying why answers were wrong, for a report."""
+def explain(questions, answers: list[float], raw: list[str] | None, facts: dict | None = None) -> list[str]:
+    """Lines saying why answers were wrong, for a report; the counts also go into ``facts`` (a result's
+    :attr:`~grader_plugin.results.PartResult.facts`: ``untagged`` and ``asked``, or ``raw_observed``)."""
     wrong = [i for i, (q, a) in enumerate(zip(questions, answers, strict=True)) if not is_correct(a, q.expected)]
     unparsed = [i for i in wrong if not math.isfinite(answers[i])]
     lines = []
+    facts = {} if facts is None else facts
+    facts["raw_observed"] = raw is not None
     if raw is not None:
         untagged = sum(1 for i in wrong if "<answer>" not in raw[i] or "</answer>" not in raw[i])
+        facts.update(untagged=untagged, asked=len(questions))
         lines.append(f"{untagged} of {len(questions)} outputs had no <answer>...</answer> tag")
     else:
         lines.append("raw outputs were not observed (answer() did not go through batched_generate)")
@@ -63,11 +66,12 @@ def score_accuracy(context, outcome) -> PartResult:
     check, bounds = context.check, context.bounds
     result = PartResult.for_check(check, bounds)
     data = outcome.data if isinstance(outcome.data, dict) else {}
-    asked = context.asked_questions()
+    marked = context.asked_answers(outcome)
+    asked = list(marked.asked)
     if not isinstance(data.get("answers"), list):
         result.zero("answer() returned no list of answers")
         return result
-    graded, answers, raw = graded_answers(context, data)
+    graded, answers, raw = graded_answers(marked)
     questions = [asked[i] for i in graded]
     if data.get("not_numbers"):
         first = data["not_numbers"][0]
@@ -84,7 +88,10 @@ def score_accuracy(context, outcome) -> PartResult:
                               f"as in the course, missing answers count as wrong and extra ones are ignored")
         padded = (returned + [float("nan")] * len(asked))[: len(asked)]
         answers, raw = [padded[i] for i in graded], None
-    correct = sum(is_correct(a, q.expected) for q, a in zip(questions, answers, strict=True))
+    if marked.complete:
+        correct = marked.count_correct("graded")[0]
+    else:  # padded as the course pads: missing answers are wrong
+        correct = sum(is_correct(a, q.expected) for q, a in zip(questions, answers, strict=True))
     result.value = correct / len(questions)
     rate = sum(math.isfinite(a) for a in answers) / len(answers)
     result.points = whole_points(check.points, ramp(result.value, bounds.low, bounds.high))
@@ -95,7 +102,7 @@ def score_accuracy(context, outcome) -> PartResult:
         result.reason = f"accuracy {result.value:.2f} below {bounds.high:g}"
         if rate < 0.5:
             result.reason += f"; only {rate:.0%} of answers parsed"
-        result.details.extend(explain(questions, answers, raw if isinstance(raw, list) else None))
+        result.details.extend(explain(questions, answers, raw if isinstance(raw, list) else None, result.facts))
     else:
         result.reason = f"full marks: accuracy {result.value:.2f} reaches {bounds.high:g}"
     return result
@@ -114,6 +121,7 @@ def _check(name: str, title: str, extra: int = 0) -> Check:
         payload=_payload,
         measure="accuracy",
         answers_questions=True,
+        work=ANSWERING,
     )
 
 

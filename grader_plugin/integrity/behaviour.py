@@ -202,19 +202,17 @@ def ablation_sample(asked: list) -> list[int]:
 def grader_scan_part(check, outcome, context):
     if outcome is None or not outcome.ok or not check.answers_questions or not check.entry_point:
         return None
-    data = outcome.data if isinstance(outcome.data, dict) else {}
-    answers, asked = data.get("answers"), context.asked_questions()
-    if not _numbers(answers) or len(answers) != len(asked):
+    marked = context.asked_answers(outcome)
+    if not marked.all_numbers:
         return None
-    graded = [(q, a) for q, a in zip(asked, answers, strict=True) if q.asked_by == "graded"]
-    hidden = [(q, a) for q, a in zip(asked, answers, strict=True) if q.asked_by == __name__]
-    correct = [is_correct(a, q.expected) for q, a in graded]
-    if sum(correct) < MIN_ACCURACY * len(graded):
+    correct, graded = marked.count_correct("graded")
+    if correct < MIN_ACCURACY * graded:
         return None
-    hidden_correct = sum(is_correct(a, q.expected) for q, a in hidden)
-    findings = [judge_hidden(sum(correct), len(correct), hidden_correct, len(hidden))]
-    sample = [asked[i] for i in ablation_sample(asked)]
-    before = sum(is_correct(a, q.expected) for q, a in zip(asked, answers, strict=True))
+    hidden_correct, hidden = marked.count_correct(__name__)
+    findings = [judge_hidden(correct, graded, hidden_correct, hidden)]
+    asked = marked.asked
+    sample = [asked[i] for i in ablation_sample(list(asked))]
+    before, _ = marked.count_correct(None)
     if before >= MIN_CORRECT:
         try:
             ablated, record, how = _ablated(context, check, outcome, [q.text for q in sample])

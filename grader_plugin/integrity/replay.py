@@ -167,12 +167,13 @@ def grader_scan_part(check, outcome, context):
     if outcome is None or not outcome.ok or not check.answers_questions or not check.entry_point:
         return None
     data = outcome.data if isinstance(outcome.data, dict) else {}
-    asked, answers = context.asked_questions(), data.get("answers")
+    marked = context.asked_answers(outcome)
+    asked, answers = list(marked.asked), marked.returned
     prompts, outputs = data.get("prompts"), data.get("raw")
-    if not (isinstance(answers, list) and len(answers) == len(asked)):
+    if not marked.complete:
         return None
-    graded = [(q, a) for q, a in zip(asked, answers, strict=True) if q.asked_by == "graded"]
-    if sum(is_correct(a, q.expected) for q, a in graded) < MIN_ACCURACY * len(graded):
+    correct, graded = marked.count_correct("graded")
+    if correct < MIN_ACCURACY * graded:
         return None  # nothing gained that a replay could call into question
     untraceable = _untraceable(outcome, answers, prompts, outputs)
     if untraceable is not None:
@@ -184,7 +185,7 @@ def grader_scan_part(check, outcome, context):
     if target is None:
         return [f for f in findings if f] + [Finding(f"{DETECTOR}: not replayable", problem)]
     recorded = [parse_tagged_answer(o) for o in outputs]
-    answers = [float(a) if isinstance(a, int | float) else math.nan for a in answers]
+    answers = list(marked.answers)
     chosen = choose_sample(answers, recorded)
     payload = {**target, "device": context.settings.device, "prompts": prompts, "outputs": outputs,
                "replay": chosen, "max_new_tokens": MAX_NEW_TOKENS}

@@ -26,6 +26,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader_plugin.handin import bounded
@@ -41,6 +43,10 @@ MEMORY_WORDS = re.compile(r"MemoryError|bad_alloc|can(not|'t) allocate memory|ou
 """What a worker that died of its memory limit leaves in its output (Python, C++, torch, the C library)."""
 STATUSES = ("ok", "missing", "error", "memory")
 """What a worker's result file may say; ``timeout``, ``exited`` and ``flood`` are the grader's own."""
+WHERE = re.compile(r"[\w./-]{1,300}\.py:\d{1,9}")
+"""A worker's ``where`` (the hand-in's file and line that failed) must look like this, or it is left out."""
+CAUSES = ("hub",)
+"""What a worker's ``cause`` may say (``hub``: a hub model that is not served); anything else is left out."""
 
 
 def parse_result(data: bytes, token: str) -> tuple[dict | None, str]:
@@ -76,6 +82,7 @@ def _outcome(result: dict, memory_mb: int, output: str, seconds: float) -> Worke
         reason = out_of_memory(memory_mb, reason)
     entry_point, parameters = result.get("entry_point"), result.get("num_parameters")
     integrity, models = result.get("integrity"), result.get("models")
+    where, cause = result.get("where"), result.get("cause")
     return WorkerOutcome(
         status,
         reason,
@@ -86,6 +93,8 @@ def _outcome(result: dict, memory_mb: int, output: str, seconds: float) -> Worke
         seconds,
         integrity if isinstance(integrity, dict) else None,
         [m for m in models if isinstance(m, dict)] if isinstance(models, list) else [],
+        where if isinstance(where, str) and WHERE.fullmatch(where) else "",
+        cause if cause in CAUSES else "",
     )
 
 
@@ -95,44 +104,76 @@ def out_of_memory(memory_mb: int, detail: str) -> str:
     return f"ran out of memory ({limit}): {detail}" if detail else f"ran out of memory ({limit})"
 
 
-def run_task(
-    task: str,
-    payload: dict,
-    *,
-    package: str | None = None,
-    parent: Path | None = None,
-    candidates: list[str] | None = None,
-    timeout: float = 120.0,
-    memory_mb: int = 0,
-    output_bytes: int = 1_000_000,
-    env: dict[str, str] | None = None,
-    sandbox: sandboxes.Sandbox | None = None,
-    readable: tuple[Path, ...] = (),
-    hidden: tuple[Path, ...] = (),
-    own_uid: bool = True,
-    writable: tuple[Path, ...] = (),
-    progress=None,
-    binds: tuple[tuple[Path, Path], ...] = (),
-) -> WorkerOutcome:
-    """Run ``task(model, payload)`` in a worker; ``model`` comes from the first existing candidate.
+@dataclass(frozen=True)
+class Launch:
+    """Everything one worker start needs, decided by the run (:mod:`grader_plugin.launch.runner`).
 
-    ``sandbox`` is how workers run (none by default); ``readable`` and ``hidden`` are the folders
-    a sandboxed worker must read and must not see (besides Python and its own scratch folder);
-    ``own_uid``: a grader running as root gives the worker a uid of its own (False when a folder it
-    must read is readable by its owner only); ``writable``: folders a trusted worker may write;
-    ``progress(phase, done, total)`` is called with the worker's progress records as they come;
-    ``binds``: ``(source, destination)`` folders or files a sandboxed worker reads at
-    ``destination`` (a model served in place of another, :meth:`RunWorkers.run
-    <grader_plugin.launch.runner.RunWorkers.run>`).
+    :param task: the ``module:function`` the worker runs as ``task(model, payload)``.
+    :param payload: JSON-able data the task receives.
+    :param package: the hand-in's package the worker imports, or None (a trusted worker).
+    :param parent: the folder holding that package.
+    :param candidates: ``module:attribute`` names of the entry point, tried in order.
+    :param timeout: seconds before the worker is killed.
+    :param memory_mb: address-space limit (0: none); ``output_bytes``: output cap.
+    :param env: the worker's allow-listed environment.
+    :param sandbox: how workers run (none by default).
+    :param readable: folders a sandboxed worker must read besides Python and its scratch folder.
+    :param hidden: folders it must not see.
+    :param own_uid: a grader running as root gives the worker a uid of its own (False when a folder
+        it must read is readable by its owner only).
+    :param writable: folders the worker may write.
+    :param binds: ``(source, destination)`` folders or files a sandboxed worker reads at
+        ``destination`` (a model served in place of another).
     """
-    sandbox = sandbox or sandboxes.Sandbox("none", "no sandbox asked for")
+
+    task: str
+    payload: dict
+    package: str | None = None
+    parent: Path | None = None
+    candidates: tuple[str, ...] = ()
+    timeout: float = 120.0
+    memory_mb: int = 0
+    output_bytes: int = 1_000_000
+    env: Mapping[str, str] = field(default_factory=dict)
+    sandbox: sandboxes.Sandbox = field(default_factory=lambda: sandboxes.Sandbox("none", "no sandbox asked for"))
+    readable: tuple[Path, ...] = ()
+    hidden: tuple[Path, ...] = ()
+    own_uid: bool = True
+    writable: tuple[Path, ...] = ()
+    binds: tuple[tuple[Path, Path], ...] = ()
+
+
+@dataclass
+class Started:
+    """A worker that was started: its process, the readers of its three channels, and its token."""
+
+    process: subprocess.Popen
+    output: OutputReader
+    results: ResultReader
+    progress: ProgressReader
+    token: str
+    started: float
+
+
+def run(launch: Launch, progress=None) -> WorkerOutcome:
+    """Run ``launch.task(model, payload)`` in a new worker and say what came back.
+
+    ``progress(phase, done, total)`` is called with the worker's progress records as they come.
+    """
     scratch = Path(tempfile.mkdtemp(prefix="unitconv-worker-"))
     try:
-        uid = sandboxes.new_uid() if sandbox.kind == "bubblewrap" and own_uid and os.geteuid() == 0 else None
-        return _run(task, payload, package, parent, candidates, timeout, memory_mb, output_bytes, env or {},
-                    sandbox, readable, hidden, scratch, uid, writable, progress, binds)
+        bubblewrap = launch.sandbox.kind == "bubblewrap"
+        uid = sandboxes.new_uid() if bubblewrap and launch.own_uid and os.geteuid() == 0 else None
+        return _collect(_spawn(launch, scratch, uid, progress), launch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_task(task: str, payload: dict, *, progress=None, **fields) -> WorkerOutcome:
+    """:func:`run` with the :class:`Launch` given as keywords (tests and benchmarks)."""
+    fields = {name: tuple(value) if isinstance(value, list) else value for name, value in fields.items()}
+    return run(Launch(task, payload, **{name: value for name, value in fields.items() if value is not None}),
+               progress)
 
 
 def _give(folder: Path, uid: int) -> None:
@@ -143,105 +184,94 @@ def _give(folder: Path, uid: int) -> None:
             os.chown(os.path.join(root, name), uid, uid, follow_symlinks=False)
 
 
-def _run(task, payload, package, parent, candidates, timeout, memory_mb, output_bytes, env, sandbox,
-         readable, hidden, scratch: Path, uid: int | None, writable=(), progress=None, binds=()) -> WorkerOutcome:
+def _command(launch: Launch, scratch: Path, uid: int | None, sys_path: list[str]) -> tuple[list[str], dict]:
+    """The worker's command line and environment: a fresh ``python -I -B``, under bubblewrap when asked."""
+    command = [sys.executable, "-I", "-B", "-c", BOOTSTRAP]
+    environment = sandboxes.worker_environment(dict(launch.env), scratch, uid)
+    if launch.sandbox.kind != "bubblewrap":
+        return command, environment
+    needed = [*launch.readable, *sys_path, sys.prefix, sys.base_prefix, sys.exec_prefix,
+              os.path.dirname(os.path.realpath(sys.executable)), *([launch.parent] if launch.parent else [])]
+    command = sandboxes.bubblewrap_command(command, scratch=scratch, readable=[Path(p) for p in needed],
+                                           hidden=list(launch.hidden), env=environment, uid=uid,
+                                           writable=[Path(p) for p in launch.writable], binds=list(launch.binds))
+    return command, {"PATH": environment["PATH"]}
+
+
+def _spawn(launch: Launch, scratch: Path, uid: int | None, progress) -> Started:
+    """Start the worker, hand it its job on standard input, and start reading its channels."""
     sys_path = [p for p in sys.path if p and Path(p).resolve() != Path.cwd().resolve()]
     read_fd, write_fd = os.pipe()
     progress_read, progress_write = os.pipe()
     token = secrets.token_hex(16)
-    job = {
-        "task": task,
-        "payload": payload,
-        "package": package,
-        "parent": str(parent) if parent else None,
-        "candidates": candidates or [],
-        "result_fd": write_fd,
-        "progress_fd": progress_write,
-        "token": token,
-        "sys_path": sys_path,
-    }
-    bubblewrap = sandbox.kind == "bubblewrap"
+    job = {"task": launch.task, "payload": launch.payload, "package": launch.package,
+           "parent": str(launch.parent) if launch.parent else None, "candidates": list(launch.candidates),
+           "result_fd": write_fd, "progress_fd": progress_write, "token": token, "sys_path": sys_path}
     if uid is not None:
         os.chown(scratch, uid, uid)
-        for folder in writable:
+        for folder in launch.writable:
             _give(folder, uid)
-    command = [sys.executable, "-I", "-B", "-c", BOOTSTRAP]
-    environment = sandboxes.worker_environment(env, scratch, uid)
-    if bubblewrap:
-        needed = [*readable, *sys_path, sys.prefix, sys.base_prefix, sys.exec_prefix,
-                  os.path.dirname(os.path.realpath(sys.executable)), *([parent] if parent else [])]
-        command = sandboxes.bubblewrap_command(command, scratch=scratch, readable=[Path(p) for p in needed],
-                                               hidden=list(hidden), env=environment, uid=uid,
-                                               writable=[Path(p) for p in writable], binds=list(binds))
-        environment = {"PATH": environment["PATH"]}
+    command, environment = _command(launch, scratch, uid, sys_path)
     started = time.perf_counter()
     try:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=scratch,
-            env=environment,
-            start_new_session=True,
-            pass_fds=(write_fd, progress_write),
-            preexec_fn=sandboxes.hard_limits(memory_mb),
-        )
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   cwd=scratch, env=environment, start_new_session=True,
+                                   pass_fds=(write_fd, progress_write),
+                                   preexec_fn=sandboxes.hard_limits(launch.memory_mb))
     finally:
         os.close(write_fd)
         os.close(progress_write)
-    results = ResultReader(read_fd)
-    results.start()
-    progress_reader = ProgressReader(progress_read, progress)
-    progress_reader.start()
-    reader = OutputReader(process, output_bytes)
-    reader.start()
+    spawned = Started(process, OutputReader(process, launch.output_bytes), ResultReader(read_fd),
+                      ProgressReader(progress_read, progress), token, started)
+    for reader in (spawned.results, spawned.progress, spawned.output):
+        reader.start()
     try:
         process.stdin.write(json.dumps(job).encode() + b"\n")
         process.stdin.close()
     except OSError:
         pass  # the worker is already gone; what it left says why
-    timed_out = False
+    return spawned
+
+
+def _collect(spawned: Started, launch: Launch) -> WorkerOutcome:
+    """Wait for the worker (killing it at its time limit and anything it left), then read its verdict."""
+    process, timed_out = spawned.process, False
     try:
-        process.wait(timeout=timeout)
+        process.wait(timeout=launch.timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
         kill(process)
         process.wait()
     kill(process)  # anything the worker left running in its session
-    reader.join(timeout=5)
-    results.join(timeout=5)
-    progress_reader.join(timeout=5)
-    seconds = time.perf_counter() - started
-    return _verdict(process, reader, results, progress_reader, token, timed_out,
-                    (timeout, memory_mb, output_bytes), seconds)
+    for reader in (spawned.output, spawned.results, spawned.progress):
+        reader.join(timeout=5)
+    return _verdict(spawned, timed_out, launch, time.perf_counter() - spawned.started)
 
 
-def _verdict(process, reader: OutputReader, results: ResultReader, progress_reader: ProgressReader, token: str,
-             timed_out: bool, limits: tuple[float, int, int], seconds: float) -> WorkerOutcome:
+def _verdict(spawned: Started, timed_out: bool, launch: Launch, seconds: float) -> WorkerOutcome:
     """What a finished worker's output, result and exit say, in order: flood, timeout, result, exit."""
-    timeout, memory_mb, output_bytes = limits
+    reader, results, process = spawned.output, spawned.results, spawned.process
     output = reader.text()
-    if progress_reader.dropped():
-        output += f"\n[grader] {progress_reader.dropped()}"
+    if spawned.progress.dropped():
+        output += f"\n[grader] {spawned.progress.dropped()}"
     if reader.flooded:
-        return WorkerOutcome("flood", f"printed more than {output_bytes // 1000} kB of output",
+        return WorkerOutcome("flood", f"printed more than {launch.output_bytes // 1000} kB of output",
                              output=output, seconds=seconds)
     if timed_out:
-        return WorkerOutcome("timeout", f"did not finish within the {timeout:g} s time limit",
+        return WorkerOutcome("timeout", f"did not finish within the {launch.timeout:g} s time limit",
                              output=output, seconds=seconds)
     if results.overflow:
         why = f"the worker's result is larger than the {MAX_RESULT_BYTES / 1e6:.0f} MB a result may have"
         return WorkerOutcome("error", why, output=output, seconds=seconds)
     if results.data:
-        result, problem = parse_result(results.data, token)
+        result, problem = parse_result(results.data, spawned.token)
         if result is None:
             return WorkerOutcome("error", problem, output=output, seconds=seconds)
-        return _outcome(result, memory_mb, output, seconds)
+        return _outcome(result, launch.memory_mb, output, seconds)
     code = process.returncode
     how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
     if MEMORY_WORDS.search(reader.tail.decode(errors="replace")):
-        return WorkerOutcome("memory", out_of_memory(memory_mb, f"the worker {how} before reporting a result"),
+        return WorkerOutcome("memory", out_of_memory(launch.memory_mb, f"the worker {how} before reporting a result"),
                              output=output, seconds=seconds)
     return WorkerOutcome("exited", f"the worker {how} before reporting a result (os._exit or a crash)",
                          output=output, seconds=seconds)

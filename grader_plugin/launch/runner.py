@@ -3,7 +3,7 @@
 Grader side.  :class:`RunWorkers` is what :meth:`GradeContext.run_worker
 <grader_plugin.checks.GradeContext.run_worker>` calls: it decides what a worker may read and must
 not see, which models its offline hub serves, and its environment; it starts the worker
-(:func:`grader_plugin.launch.isolation.run_task`).  Every worker that imports the hand-in gets a fresh
+(:func:`grader_plugin.launch.isolation.run`).  Every worker that imports the hand-in gets a fresh
 copy of it, as handed in, at the same path as every other worker
 (:mod:`grader_plugin.launch.copies`); what it changed there is noted for the report and the copy
 deleted.  What comes back shows the grader's private folders as the hand-in's own relative paths.
@@ -18,11 +18,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from grader_plugin.handin.submission import Submission
-from grader_plugin.launch import model_map
+from grader_plugin.launch import isolation, model_map
 from grader_plugin.launch import sandbox as sandboxes
 from grader_plugin.launch.copies import WorkerCopies, copy_tree, fingerprint, remove_tree
-from grader_plugin.launch.isolation import run_task
 from grader_plugin.launch.phase_times import START, PhaseClock
+from grader_plugin.launch.request import WorkerRequest
 from grader_plugin.results import Finding, WorkerOutcome
 from unitconv.paths import ENV_CACHE, cache_dir, make_readable
 
@@ -34,20 +34,18 @@ class RunWorkers:
     """The workers of one run (see the module docstring).
 
     :param settings: the run's settings.
-    :param candidates: ``candidates(entry_point) -> ["module:attribute", ...]`` (the discovery hook).
+    :param pm: the run's plugin manager (its discovery hook names each entry point's candidates).
     :param workdir: the grader's private folder of the run.
+    :param progress: ``progress(part, phase, done, total)``: where workers' progress goes.
     """
 
-    def __init__(self, settings, candidates, workdir: Path):
-        self.settings, self._candidates, self._workdir = settings, candidates, workdir
+    def __init__(self, settings, pm, workdir: Path, progress=lambda part, phase, done=0, total=0: None):
+        self.settings, self.pm, self._workdir, self.progress = settings, pm, workdir, progress
         self.served: list[model_map.ServedModel] = model_map.plan(settings.model_map)
         self.sandbox = sandboxes.choose(settings.sandbox)
         self.submission: Submission | None = None
         self.changes: dict[str, list[str]] = {}
         """Entries of the hand-in that workers changed in their copies, by the part being graded."""
-        self.grading: str | None = None
-        self.progress = lambda part, phase, done=0, total=0: None
-        """``progress(part, phase, done, total)``: where workers' progress goes (the session's display)."""
         self.clock = PhaseClock()
         """Seconds per worker phase of each part (:mod:`grader_plugin.launch.phase_times`)."""
         self._hub_cache = model_map.build_hub_cache(workdir / "hub", self.served)
@@ -176,66 +174,78 @@ class RunWorkers:
             remove_tree(self._hub_cache)
             os.rename(kept, self._hub_cache)
 
-    def run(self, task: str, payload: dict, entry_point: str | None, timeout: float, *,
-            serve: dict[str, Path] | None = None, hand_in: Path | None = None,
-            writable: tuple[Path, ...] = (), label: str | None = None) -> WorkerOutcome:
-        """The one place a worker is started (behind :meth:`GradeContext.run_worker`).
+    def run(self, request: WorkerRequest, part: str = "") -> WorkerOutcome:
+        """The one place a worker is started (behind :meth:`GradeContext.run_worker`), for ``part``.
 
-        A worker that imports the hand-in (``entry_point``) gets a fresh copy of it at
-        :attr:`WorkerCopies.parent <grader_plugin.launch.copies.WorkerCopies.parent>`, the same
-        path for every worker, with its package writable (a course ``load()`` may save a fresh
-        adapter into it); the copy is deleted after the worker and what it changed is noted in
-        :attr:`changes`.  ``hand_in``: another parent folder holding the package to make that
-        copy from (a probe's), presented at the same path.  ``serve``: ``{name: folder}``, the
-        model known as ``name`` (a hub id served in this run, or the run's base model) served
-        from ``folder`` at the path the real one has: under bubblewrap ``folder`` is bound
-        read-only over the real folder, and the worker's environment, paths and command line are
-        those of any other worker.  Without the sandbox the run's hub cache is rebuilt in place
-        for the worker, and a base model named by path is pointed at by ``UNITCONV_BASE_MODEL``;
-        a hand-in can tell it apart there (it can read the grader's folders).  Under the sandbox
-        one tell remains: ``/proc/self/mountinfo`` names each bind's source folder, and a served
-        copy's is not the real folder (so a served copy's folder name must say nothing).  ``writable``:
-        folders a trusted worker may write.  ``label`` is only shown on the grader's progress line.
+        A worker that imports the hand-in gets a fresh copy of it at :attr:`WorkerCopies.parent
+        <grader_plugin.launch.copies.WorkerCopies.parent>`, the same path for every worker, with its
+        package writable (a course ``load()`` may save a fresh adapter into it); the copy is deleted
+        after the worker and what it changed is noted for the part.  ``request.hand_in``: another
+        parent folder holding the package to make that copy from (a probe's), presented at the same
+        path.  ``request.serve``: models served from other folders at the real folders' paths: under
+        bubblewrap each is bound read-only over the real folder, and the worker's environment, paths
+        and command line are those of any other worker.  Without the sandbox the run's hub cache is
+        rebuilt in place for the worker, and a base model named by path is pointed at by
+        ``UNITCONV_BASE_MODEL``; a hand-in can tell it apart there (it can read the grader's
+        folders).  Under the sandbox one tell remains: ``/proc/self/mountinfo`` names each bind's
+        source folder, and a served copy's is not the real folder (so a served copy's folder name
+        must say nothing).
         """
-        with_submission = entry_point is not None and self.submission is not None
-        serve = {name: Path(folder) for name, folder in (serve or {}).items()}
-        env, readable = self._environment(), list(self._readable(with_submission))
-        binds = self._binds(serve) if self.sandbox.kind == "bubblewrap" else []
-        parent = None
-        if with_submission:
-            parent = (self.copies.make(hand_in) if hand_in is not None
-                      else self.copies.make(self._pristine, self._pristine_print))
-            writable = (*writable, parent / self.submission.package)
-        elif hand_in is not None:
-            readable.append(Path(hand_in))
-        part = self.grading or ""
-        worker = label or ("hand-in" if with_submission else task.split(":")[-1])
-        self.progress(part, label or "starting the worker")
+        with_submission = request.imports_hand_in and self.submission is not None
+        worker = request.label or ("hand-in" if with_submission else request.task.split(":")[-1])
+        self.progress(part, request.label or "starting the worker")
         self.clock.mark(part, worker, START)
 
         def progress(phase: str, done: int, total: int) -> None:
             self.clock.mark(part, worker, phase)
-            self.progress(part, label or phase, done, total)
+            self.progress(part, request.label or phase, done, total)
 
+        env = self._environment()
+        parent = None
         try:
-            with self._unsandboxed_serving(serve if self.sandbox.kind != "bubblewrap" else {}, env):
-                outcome = run_task(
-                    task, payload,
-                    package=self.submission.package if with_submission else None, parent=parent,
-                    candidates=self._candidates(entry_point) if with_submission else [],
-                    timeout=timeout, memory_mb=self.settings.memory_mb, output_bytes=self.settings.output_kb * 1000,
-                    env=env, sandbox=self.sandbox, readable=tuple(readable), hidden=self._hidden(),
-                    own_uid=self._own_uid, writable=writable, progress=progress, binds=tuple(binds),
-                )
+            if with_submission:
+                parent = (self.copies.make(request.hand_in) if request.hand_in is not None
+                          else self.copies.make(self._pristine, self._pristine_print))
+            launch = self._launch(request, with_submission, parent, env)
+            serve = dict(request.serve) if self.sandbox.kind != "bubblewrap" else {}
+            with self._unsandboxed_serving(serve, env):
+                outcome = isolation.run(launch, progress)
         finally:
             self.clock.end(part)
             if with_submission:
-                self._note(self.copies.discard())
+                self._note(part, self.copies.discard())
         return self._without_private_paths(outcome, parent)
 
-    def _note(self, changed: list[str]) -> None:
-        """Note what a worker changed in its copy for the part being graded (each entry once)."""
-        noted = self.changes.setdefault(self.grading or "", [])
+    def _launch(self, request: WorkerRequest, with_submission: bool, parent: Path | None,
+                env: dict[str, str]) -> isolation.Launch:
+        """What starts the worker ``request`` asks for: the run's limits, sandbox, folders and models."""
+        readable = list(self._readable(with_submission))
+        writable = request.writable
+        if with_submission:
+            writable = (*writable, parent / self.submission.package)
+        elif request.hand_in is not None:
+            readable.append(Path(request.hand_in))
+        return isolation.Launch(
+            request.task, request.payload,
+            package=self.submission.package if with_submission else None, parent=parent,
+            candidates=tuple(self.candidates(request.entry_point)) if with_submission else (),
+            timeout=request.timeout, memory_mb=self.settings.memory_mb, output_bytes=self.settings.output_kb * 1000,
+            env=env, sandbox=self.sandbox, readable=tuple(readable), hidden=self._hidden(), own_uid=self._own_uid,
+            writable=tuple(writable),
+            binds=tuple(self._binds(dict(request.serve))) if self.sandbox.kind == "bubblewrap" else (),
+        )
+
+    def candidates(self, entry_point: str) -> list[str]:
+        """``module:attribute`` names of ``entry_point`` in the hand-in, in order, from the discovery hook."""
+        lists = self.pm.hook.grader_entry_point_candidates(entry_point=entry_point, submission=self.submission)
+        seen: list[str] = []
+        for found in lists:
+            seen.extend(c for c in (found or []) if c not in seen)
+        return seen
+
+    def _note(self, part: str, changed: list[str]) -> None:
+        """Note what a worker changed in its copy for ``part`` (each entry once)."""
+        noted = self.changes.setdefault(part, [])
         noted.extend(entry for entry in changed if entry not in noted)
 
     def changes_found(self, part: str) -> list[Finding]:

@@ -22,6 +22,7 @@ from grader_plugin.builtin.terminal_report import integrity_lines, table_lines
 from grader_plugin.classroom.exports import csv_text
 from grader_plugin.launch import sandbox as sandboxes
 from grader_plugin.launch.copies import WorkerCopies, changed_entries, copy_tree, fingerprint
+from grader_plugin.launch.request import WorkerRequest
 from grader_plugin.launch.runner import RunWorkers
 from grader_plugin.manager import get_plugin_manager
 from grader_plugin.results import UNCHECKED, Finding, PartResult
@@ -56,7 +57,7 @@ def _session(folder: Path, tiny: Path | None, plugins=(), **overrides) -> Gradin
 
 def _ask(session: GradingSession, **options):
     questions = [q.text for q in session.public_questions(QUESTIONS)]
-    outcome = session.workers.run(ANSWER, {"questions": questions}, "cot", 300, **options)
+    outcome = session.workers.run(WorkerRequest(ANSWER, {"questions": questions}, 300, "cot", **options), "cot")
     assert outcome.ok, outcome.reason
     return outcome
 
@@ -154,7 +155,7 @@ def test_bubblewrap_binds_a_served_folder_read_only_at_the_real_path_after_the_r
 
 def test_served_models_are_bound_over_themselves_and_a_served_copy_over_the_real_folder(tiny_model_dir, tmp_path):
     settings = GradeSettings(path=tmp_path, base_model=str(tiny_model_dir), sandbox="off")
-    workers = RunWorkers(settings, lambda entry_point: [], tmp_path / "work")
+    workers = RunWorkers(settings, get_plugin_manager(load_entry_points=False), tmp_path / "work")
     real = Path(os.path.realpath(tiny_model_dir))
     assert (real, real) in workers._binds({})
     binds = workers._binds({str(tiny_model_dir): tmp_path / "copy"})
@@ -172,10 +173,11 @@ def test_a_sandboxed_worker_reads_a_served_copy_at_the_real_path_with_the_same_e
     (served / "config.json").write_text(json.dumps({"served": "copy"}))
     make_readable(tmp_path)
     settings = GradeSettings(path=tmp_path, base_model=str(tiny_model_dir), sandbox="required")
-    workers = RunWorkers(settings, lambda entry_point: [], tmp_path / "work")
+    workers = RunWorkers(settings, get_plugin_manager(load_entry_points=False), tmp_path / "work")
     payload = {"base": str(tiny_model_dir), "source": str(served)}
-    real = workers.run("test_worker_copies:read_served", payload, None, 120)
-    probe = workers.run("test_worker_copies:read_served", payload, None, 120, serve={str(tiny_model_dir): served})
+    real = workers.run(WorkerRequest("test_worker_copies:read_served", payload, 120))
+    probe = workers.run(WorkerRequest("test_worker_copies:read_served", payload, 120,
+                                      serve={str(tiny_model_dir): served}))
     assert real.ok and probe.ok, (real.reason, probe.reason)
     assert real.data["config"] == (tiny_model_dir / "config.json").read_text()
     assert json.loads(probe.data["config"]) == {"served": "copy"}
