@@ -70,7 +70,7 @@ def main() -> None:
     from grader_plugin.classroom.driver import ClassOptions, run_class
     from grader_plugin.classroom.exports import results_path
     from grader_plugin.manager import get_plugin_manager
-    from grader_plugin.session import GradingSession
+    from grader_plugin.session import grade_once
     from grader_plugin.settings import GradeSettings
     from unitconv.tiny_model import build_tiny_model
 
@@ -81,11 +81,7 @@ def main() -> None:
         options = ["--grade-parts", args.parts, "--grade-questions", str(args.questions), "--grade-base-model", model]
         settings = GradeSettings(path=handins[0], parts=tuple(args.parts.split(",")), questions=args.questions,
                                  base_model=model)
-        warm = GradingSession(settings, get_plugin_manager())  # measures and stores the speed figures once
-        warm.open()
-        for check in warm.selected:
-            warm.grade(check)
-        warm.close()
+        grade_once(settings, get_plugin_manager())  # measures and stores the speed figures once
 
         started, loop = time.perf_counter(), {}
         for path in handins:

@@ -26,16 +26,12 @@ PARTS = ("generate", "batched_generate", "cot", "sft", "rft")
 
 def ours(package: Path, model_map, questions: int) -> dict:
     from grader_plugin.manager import get_plugin_manager
-    from grader_plugin.session import GradingSession
+    from grader_plugin.session import grade_once
     from grader_plugin.settings import GradeSettings
 
-    session = GradingSession(GradeSettings(path=package, parts=PARTS, questions=questions, model_map=model_map),
-                             get_plugin_manager(load_entry_points=False))
-    session.open()
-    try:
-        return {c.name: session.grade(c) for c in session.selected}
-    finally:
-        session.close()
+    report = grade_once(GradeSettings(path=package, parts=PARTS, questions=questions, model_map=model_map),
+                        get_plugin_manager(load_entry_points=False))
+    return {part.name: part for part in report.parts}
 
 
 def course(package: Path, hub: Path, questions: int, work: Path, generate_questions: int) -> dict:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from grader_plugin.manager import get_plugin_manager
-from grader_plugin.session import GradingSession
+from grader_plugin.session import grade_once
 from grader_plugin.settings import GradeSettings
 from unitconv.tiny_model import build_tiny_model
 
@@ -84,12 +84,7 @@ def grade(folder: Path, parts, questions: int, base_model: str, integrity: bool)
             pm.unregister(name=name)
     settings = GradeSettings(path=folder, parts=parts, questions=questions, base_model=base_model, sandbox="off")
     started = time.perf_counter()
-    session = GradingSession(settings, pm)
-    session.open()
-    try:
-        results = [session.grade(check) for check in session.selected]
-    finally:
-        session.close()
+    results = grade_once(settings, pm).parts
     return results, time.perf_counter() - started
 
 

@@ -274,14 +274,17 @@ class GradingSession:
         )
 
 
-def grade_once(settings: GradeSettings, pm=None) -> GradeReport:
+def grade_once(settings: GradeSettings, pm=None, cache: dict | None = None) -> GradeReport:
     """Grade a hand-in in one call: open it, grade every selected part, report, clean up.
 
     ``pm``: the plugin manager (default: :func:`~grader_plugin.manager.get_plugin_manager`, with the
-    installed plugins).  What the command line's pytest items do part by part, for scripts, the
+    installed plugins); ``cache``: the dict of work done once per run to use (a class run shares
+    one between hand-ins).  What the command line's pytest items do part by part, for scripts, the
     class task, tests and benchmarks.
     """
     session = GradingSession(settings, pm if pm is not None else get_plugin_manager())
+    if cache is not None:
+        session.cache = cache
     try:
         session.open()
         for check in session.selected:

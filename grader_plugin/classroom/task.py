@@ -1,6 +1,6 @@
 """The Ray task: grade one hand-in on the node that runs it, with the same code as single grading.
 
-:func:`grade_handin` builds a :class:`~grader_plugin.session.GradingSession` with the built-in
+:func:`grade_handin` grades with :func:`~grader_plugin.session.grade_once` and the built-in
 plugins, the installed ones and the run's own plugin files (``conftest.py`` files with grader
 hooks, shipped as their source), opens the hand-in, grades every selected part in its sandboxed
 worker on this node, and returns the report as JSON data.  A node that cannot read the hand-in's
@@ -29,7 +29,7 @@ from pathlib import Path
 from grader_plugin.classroom.handins import content_hash, unpack
 from grader_plugin.classroom.records import report_data
 from grader_plugin.manager import get_plugin_manager
-from grader_plugin.session import GradingSession
+from grader_plugin.session import grade_once
 from grader_plugin.settings import GradeSettings
 from grader_plugin.text import one_line
 
@@ -132,17 +132,9 @@ def _grade(job: Job, shared: dict, scratch: Path) -> dict:
     check_node(job.settings)
     settings = replace(job.settings, path=local_copy(job, scratch))
     pm = get_plugin_manager(plugin_modules(job.plugins), load_entry_points=job.load_entry_points)
-    session = GradingSession(settings, pm)
-    cache = SharedCache(shared)
-    session.cache = cache  # pre-filled; the session and every part's context read and write this dict
-    try:
-        session.open()
-        for check in session.selected:
-            session.grade(check)
-        report = session.report()
-        pm.hook.grader_write_report(report=report, settings=settings, write_line=lambda line: None)
-    finally:
-        session.close()
+    cache = SharedCache(shared)  # pre-filled; the session and every part's context read and write this dict
+    report = grade_once(settings, pm, cache)
+    pm.hook.grader_write_report(report=report, settings=settings, write_line=lambda line: None)
     return {"report": report_data(report), "shared": cache.new_entries(), "reused": len(cache.used),
             "node": socket.gethostname()}
 

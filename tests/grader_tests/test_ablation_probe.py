@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from grader_plugin.integrity.behaviour import ablation_sample, could_not_check, judge_ablation
 from grader_plugin.launch import sandbox as sandboxes
 from grader_plugin.manager import get_plugin_manager
-from grader_plugin.session import GradingSession
+from grader_plugin.session import grade_once
 from grader_plugin.settings import GradeSettings
 from grader_plugin.worker.probe import BLOCK, ablate, disturb_safetensors, permute_blocks
 from grader_plugin.worker.trusted_tasks import disturbed_copy
@@ -175,12 +175,7 @@ def test_the_finding_says_how_the_weights_were_disturbed_and_names_files_it_coul
 
 def _graded(folder: Path, part: str, tiny_model_dir, sandbox: str = "off"):
     settings = GradeSettings(path=folder, parts=(part,), questions=8, base_model=str(tiny_model_dir), sandbox=sandbox)
-    session = GradingSession(settings, get_plugin_manager(load_entry_points=False))
-    session.open()
-    try:
-        return session.grade(session.selected[0])
-    finally:
-        session.close()
+    return grade_once(settings, get_plugin_manager(load_entry_points=False)).parts[0]
 
 
 def _fresh_copy(name: str, target: Path) -> Path:

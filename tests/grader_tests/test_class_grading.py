@@ -29,7 +29,7 @@ from grader_plugin.classroom.records import flags, report_data, report_from_data
 from grader_plugin.classroom.store import ResultStore, Stamp
 from grader_plugin.manager import get_plugin_manager
 from grader_plugin.results import Finding, GradeReport, PartResult
-from grader_plugin.session import GradingSession
+from grader_plugin.session import grade_once
 from grader_plugin.settings import GradeSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,14 +59,7 @@ def make_class(root: Path) -> Path:
 
 def single(path: Path, settings: GradeSettings) -> GradeReport:
     """The report single grading gives the hand-in at ``path``."""
-    session = GradingSession(replace(settings, path=path), get_plugin_manager())
-    session.open()
-    try:
-        for check in session.selected:
-            session.grade(check)
-        return session.report()
-    finally:
-        session.close()
+    return grade_once(replace(settings, path=path), get_plugin_manager())
 
 
 def a_report(points: float = 7, flagged: bool = False) -> GradeReport:
@@ -214,6 +207,7 @@ def run(handins: Path, out: Path, settings: GradeSettings, **options):
     return run_class(handins, out, settings, ClassOptions(**options), plugins, stream=io.StringIO())
 
 
+@pytest.mark.workers
 @needs_class_extra
 def test_class_run_stopped_halfway_resumes_and_grades_as_single_grading_does(tmp_path, local_ray, tiny_model_dir):
     handins, out = make_class(tmp_path), tmp_path / "results"
@@ -303,6 +297,7 @@ def test_gradescope_export_is_graded_under_the_students_names_and_ids(tmp_path, 
                       ("1815005", "Barbara Liskov", "error", "")]
 
 
+@pytest.mark.workers
 @needs_class_extra
 def test_generation_anchors_are_computed_once_and_shared_with_later_hand_ins(tmp_path, local_ray, tiny_model_dir):
     handins = tmp_path / "handins"

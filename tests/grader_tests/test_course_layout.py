@@ -10,7 +10,7 @@ import pytest
 from course_fixtures import HUB_ID, build
 
 from grader_plugin.manager import get_plugin_manager
-from grader_plugin.session import GradingSession
+from grader_plugin.session import grade_once
 from grader_plugin.settings import GradeSettings
 from unitconv.paths import data_dir
 
@@ -36,13 +36,8 @@ def graded(checkouts):
                 build(name, root, tiny, data_dir())
             settings = GradeSettings(path=package, parts=parts, questions=QUESTIONS, profile=profile,
                                      model_map=((HUB_ID, str(tiny)),))
-            session = GradingSession(settings, get_plugin_manager(load_entry_points=False))
-            session.open()
-            try:
-                results = {check.name: session.grade(check) for check in session.selected}
-                _graded[key] = (results, session.report(), package)
-            finally:
-                session.close()
+            report = grade_once(settings, get_plugin_manager(load_entry_points=False))
+            _graded[key] = ({part.name: part for part in report.parts}, report, package)
         return _graded[key]
 
     return grade

@@ -17,7 +17,7 @@ from test_course_bundle import project_free
 
 from grader_plugin.launch import model_map
 from grader_plugin.manager import get_plugin_manager
-from grader_plugin.session import GradingSession
+from grader_plugin.session import grade_once
 from grader_plugin.settings import GradeSettings
 from unitconv.paths import data_dir
 
@@ -45,12 +45,8 @@ def course_points(package, hub, tmp_path) -> dict[str, int]:
 
 def our_points(package, tiny) -> dict[str, tuple[int, str]]:
     settings = GradeSettings(path=package, parts=PARTS, questions=QUESTIONS, model_map=((HUB_ID, str(tiny)),))
-    session = GradingSession(settings, get_plugin_manager(load_entry_points=False))
-    session.open()
-    try:
-        return {c.name: (lambda r: (r.points + r.extra, r.reason))(session.grade(c)) for c in session.selected}
-    finally:
-        session.close()
+    report = grade_once(settings, get_plugin_manager(load_entry_points=False))
+    return {part.name: (part.points + part.extra, part.reason) for part in report.parts}
 
 
 GENERATION_ONLY = ("bf16", "long_budget", "right_padded", "empty_outputs")

@@ -20,7 +20,7 @@ from grader_plugin.launch.judge import judge_model
 from grader_plugin.launch.model_map import served_as
 from grader_plugin.manager import get_plugin_manager
 from grader_plugin.results import WorkerOutcome
-from grader_plugin.session import GradingSession
+from grader_plugin.session import grade_once
 from grader_plugin.settings import GradeSettings
 from unitconv.paths import data_dir
 
@@ -59,12 +59,7 @@ def cheat(tmp_path_factory, tiny_model_dir):
 
 def _grade(package: Path, base_model: Path) -> dict:
     settings = GradeSettings(path=package, parts=PARTS, questions=QUESTIONS, base_model=str(base_model))
-    session = GradingSession(settings, get_plugin_manager(load_entry_points=False))
-    session.open()
-    try:
-        return {check.name: session.grade(check) for check in session.selected}
-    finally:
-        session.close()
+    return {part.name: part for part in grade_once(settings, get_plugin_manager(load_entry_points=False)).parts}
 
 
 def test_the_fixtures_own_judge_would_give_its_outputs_full_marks(cheat):

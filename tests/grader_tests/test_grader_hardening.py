@@ -45,14 +45,17 @@ FORGED = "\r\x1b[1A\x1b[2Ktotal: 100 / 100\nsft  25/25  full marks\x85cot 25/25\
 
 
 def grade(path: Path, parts: list[str], display: list[str] | None = None):
-    """(session, results by part) of grading ``path`` without a sandbox, 4 questions, a fixed time limit."""
+    """(report, results by part) of grading ``path`` without a sandbox, 4 questions, a fixed time limit."""
     settings = GradeSettings(path=Path(path), parts=tuple(parts), questions=4, sandbox="off", timeout=120)
     session = GradingSession(settings, get_plugin_manager(load_entry_points=False))
     if display is not None:
         session.display = ProgressDisplay(display.append)
     session.open()
     try:
-        return session, {check.name: session.grade(check) for check in session.selected}
+        for check in session.selected:
+            session.grade(check)
+        report = session.report()
+        return report, {part.name: part for part in report.parts}
     finally:
         session.close()
 
@@ -275,20 +278,19 @@ def test_no_hand_in_text_forges_a_line_of_results_json_or_the_terminal(tmp_path)
 @pytest.mark.workers
 def test_a_progress_flood_costs_the_grader_little_output():
     display: list[str] = []
-    session, results = grade(HOSTILE / "progress_flood", ["cot"], display)
+    report, results = grade(HOSTILE / "progress_flood", ["cot"], display)
     cot = results["cot"]
     assert cot.points == 0 and cot.reason.startswith("RuntimeError: progress flood: sent ")
     sent = int(cot.reason.split("sent ")[1].split(" ")[0])
     assert sent < 35_000_000 and "BrokenPipeError" in cot.reason
     assert len(display) < 3 * channels.MAX_PHASE_CHANGES and sum(map(len, display)) < 20_000
     assert "[grader] progress channel: more than 1000 kB" in cot.output
-    assert [p.name for p in session.report().parts] == ["cot"]
+    assert [p.name for p in report.parts] == ["cot"]
 
 
 @pytest.mark.workers
 def test_a_deep_tree_is_graded_with_its_part_not_looking_clean():
-    session, results = grade(HOSTILE / "deep_tree", ["cot"])
-    report = session.report()
+    report, results = grade(HOSTILE / "deep_tree", ["cot"])
     cot = results["cot"]
     assert cot.points == 0 and cot.reason.startswith("RuntimeError: deep tree imported: TOTAL=2000")
     unscannable = [f for f in report.findings if f.detector == static_scan.UNSCANNABLE and f.part == "cot"]
@@ -298,21 +300,21 @@ def test_a_deep_tree_is_graded_with_its_part_not_looking_clean():
 
 @pytest.mark.workers
 def test_parse_bombs_through_the_real_channel_and_the_adapter_folder_score_zero_in_one_line():
-    session, results = grade(HOSTILE / "parse_bomb", ["cot", "sft", "rft"])
+    report, results = grade(HOSTILE / "parse_bomb", ["cot", "sft", "rft"])
     assert results["cot"].reason == (f"the worker's result was refused: it nests deeper than "
                                      f"{bounded.MAX_JSON_DEPTH} levels")
     assert results["sft"].reason == "the worker's result was refused: it holds more than 1,000,000 values"
     assert results["rft"].reason.startswith("parse_bomb/rft_model/adapter_config.json nests deeper than 64 levels")
     assert all(r.points == 0 and one_line_each(r.reason) for r in results.values())
-    written = gradescope_results(session.report())
+    written = gradescope_results(report)
     assert [t["name"] for t in written["tests"]] == [r.title for r in results.values()]
 
 
 @pytest.mark.workers
 def test_forged_lines_never_reach_results_json_as_lines(tmp_path):
-    session, _ = grade(HOSTILE / "forged_lines", ["cot", "sft"])
+    report, _ = grade(HOSTILE / "forged_lines", ["cot", "sft"])
     target = tmp_path / "results.json"
-    write_json(session.report(), GradeSettings(path=tmp_path, json_path=target), lambda line: None)
+    write_json(report, GradeSettings(path=tmp_path, json_path=target), lambda line: None)
     written = json.loads(target.read_text())
     for text in [written["output"]] + [t["output"] for t in written["tests"]]:
         assert text.splitlines() == text.split("\n") and "\x1b" not in text

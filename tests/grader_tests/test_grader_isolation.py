@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from grader_plugin.manager import get_plugin_manager
-from grader_plugin.session import GradingSession
+from grader_plugin.session import GradingSession, grade_once
 from grader_plugin.settings import GradeSettings
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "submissions"
@@ -19,14 +19,11 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "submissions"
 def grade(path, parts, **overrides):
     """Grade ``parts`` of the submission at ``path`` with the built-in plugins; results by part name."""
     settings = GradeSettings(path=Path(path), parts=tuple(parts), questions=4, **overrides)
-    session = GradingSession(settings, get_plugin_manager(load_entry_points=False))
-    session.open()
-    try:
-        return session, {check.name: session.grade(check) for check in session.selected}
-    finally:
-        session.close()
+    report = grade_once(settings, get_plugin_manager(load_entry_points=False))
+    return report, {part.name: part for part in report.parts}
 
 
+@pytest.mark.workers
 def test_submission_that_crashes_on_import_scores_zero_with_the_error_and_its_line():
     _, results = grade(FIXTURES / "crash_on_import", ["cot", "sft", "bundle_size"])
     for part in ("cot", "sft"):
@@ -36,6 +33,7 @@ def test_submission_that_crashes_on_import_scores_zero_with_the_error_and_its_li
     assert results["bundle_size"].full_marks
 
 
+@pytest.mark.workers
 def test_submission_that_hangs_is_stopped_at_the_time_limit_and_other_parts_are_graded():
     _, results = grade(FIXTURES / "hangs", ["cot", "sft", "bundle_size"], timeout=3)
     assert results["cot"].points == 0
@@ -44,6 +42,7 @@ def test_submission_that_hangs_is_stopped_at_the_time_limit_and_other_parts_are_
     assert results["bundle_size"].full_marks
 
 
+@pytest.mark.workers
 def test_os_exit_and_sys_exit_each_score_zero_with_a_reason():
     _, results = grade(FIXTURES / "exits", ["cot", "sft"])
     assert results["cot"].points == 0
@@ -51,6 +50,7 @@ def test_os_exit_and_sys_exit_each_score_zero_with_a_reason():
     assert results["sft"].reason == "called sys.exit(2) (exits/__init__.py:12)"
 
 
+@pytest.mark.workers
 def test_output_flood_is_cut_off_and_scores_zero():
     _, results = grade(FIXTURES / "flood", ["cot"], output_kb=100)
     assert results["cot"].points == 0
@@ -58,12 +58,14 @@ def test_output_flood_is_cut_off_and_scores_zero():
     assert len(results["cot"].output) < 10_000
 
 
+@pytest.mark.workers
 def test_memory_exhaustion_scores_zero_with_the_limit_named():
     _, results = grade(FIXTURES / "memory_hog", ["cot"], memory_mb=1024)
     assert results["cot"].points == 0
     assert results["cot"].reason.startswith("ran out of memory (limit 1024 MB): MemoryError")
 
 
+@pytest.mark.workers
 def test_missing_part_names_what_was_looked_for_and_the_present_part_is_graded(tiny_model_dir):
     _, results = grade(FIXTURES / "missing_part", ["sft", "rft", "cot"], base_model=str(tiny_model_dir))
     assert results["sft"].reason == (
@@ -76,12 +78,14 @@ def test_missing_part_names_what_was_looked_for_and_the_present_part_is_graded(t
     assert "4 of 4 outputs had no <answer>...</answer> tag" in cot.details
 
 
+@pytest.mark.workers
 def test_entry_point_declared_in_grader_toml_is_used(tiny_model_dir):
     _, results = grade(FIXTURES / "declared_entry_points", ["cot"], base_model=str(tiny_model_dir))
     assert results["cot"].ok
     assert "model: 3.2M parameters (declared_entry_points.prompting:build_model)" in results["cot"].details
 
 
+@pytest.mark.workers
 def test_submission_called_solution_is_loaded_from_its_own_folder_not_the_installed_package(tmp_path):
     folder = tmp_path / "solution"
     folder.mkdir()
@@ -92,6 +96,7 @@ def test_submission_called_solution_is_loaded_from_its_own_folder_not_the_instal
     assert results["cot"].reason.startswith("RuntimeError: this is the submission of submission")
 
 
+@pytest.mark.workers
 def test_oversized_zip_fails_the_bundle_rule_and_leaves_other_parts_alone(tmp_path):
     archive = tmp_path / "oversized.zip"
     with zipfile.ZipFile(archive, "w") as handle:
@@ -112,8 +117,8 @@ def test_zip_with_parent_path_is_refused_before_any_code_runs(tmp_path):
         handle.writestr("pkg/__init__.py", f"open({str(marker)!r}, 'w').write('ran')\n"
                                            "def load_cot():\n    open('x', 'w')\n")
         handle.writestr("pkg/../../evil.py", "print('escaped')")
-    session, results = grade(archive, ["cot", "bundle_size"])
-    assert "points outside the archive" in session.refused
+    report, results = grade(archive, ["cot", "bundle_size"])
+    assert "points outside the archive" in report.refused
     assert all(r.reason.startswith("not graded: submission refused") for r in results.values())
     assert not marker.exists()
     assert not (tmp_path.parent / "evil.py").exists()

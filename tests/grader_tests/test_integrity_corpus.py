@@ -16,7 +16,7 @@ import pytest
 
 from grader_plugin.builtin.terminal_report import integrity_lines
 from grader_plugin.manager import get_plugin_manager
-from grader_plugin.session import GradingSession
+from grader_plugin.session import grade_once
 from grader_plugin.settings import GradeSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,13 +36,8 @@ def graded(tiny_model_dir):
             settings = GradeSettings(  # no sandbox: the detectors must catch what it would have blocked
                 path=folder, parts=parts, questions=QUESTIONS, base_model=str(tiny_model_dir), sandbox="off"
             )
-            session = GradingSession(settings, get_plugin_manager(load_entry_points=False))
-            session.open()
-            try:
-                results = {check.name: session.grade(check) for check in session.selected}
-                _graded[key] = (results, session.report())
-            finally:
-                session.close()
+            report = grade_once(settings, get_plugin_manager(load_entry_points=False))
+            _graded[key] = ({part.name: part for part in report.parts}, report)
         return _graded[key]
 
     return grade

@@ -28,7 +28,7 @@ from grader_plugin.launch import sandbox as sandboxes
 from grader_plugin.manager import get_plugin_manager
 from grader_plugin.marking.graded_questions import AskedQuestion
 from grader_plugin.results import GradeReport, PartResult, WorkerOutcome
-from grader_plugin.session import GradingSession, GradingSetupError
+from grader_plugin.session import GradingSession, GradingSetupError, grade_once
 from grader_plugin.settings import GradeSettings
 from unitconv.paths import cache_dir, data_dir
 
@@ -41,14 +41,11 @@ needs_sandbox = pytest.mark.skipif(not WORKS, reason=f"needs bubblewrap: {WHY}")
 
 def grade(path, parts, plugins=(), **overrides):
     settings = GradeSettings(path=Path(path), parts=tuple(parts), questions=4, **overrides)
-    session = GradingSession(settings, get_plugin_manager(plugins, load_entry_points=False))
-    session.open()
-    try:
-        return session, {check.name: session.grade(check) for check in session.selected}
-    finally:
-        session.close()
+    report = grade_once(settings, get_plugin_manager(plugins, load_entry_points=False))
+    return report, {part.name: part for part in report.parts}
 
 
+@pytest.mark.workers
 @needs_sandbox
 def test_a_worker_cannot_kill_or_freeze_the_grader():
     _, results = grade(HOSTILE / "kills_grader", ["cot"], sandbox="required")
@@ -56,6 +53,7 @@ def test_a_worker_cannot_kill_or_freeze_the_grader():
     assert "RuntimeError: SIGSTOP to the parent: PermissionError" in reason and "sent" not in reason
 
 
+@pytest.mark.workers
 @needs_sandbox
 def test_no_process_outlives_its_worker():
     _, results = grade(HOSTILE / "leaves_daemon", ["cot"], sandbox="required")
@@ -74,6 +72,7 @@ def _digest(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
+@pytest.mark.workers
 @needs_sandbox
 def test_a_worker_cannot_change_what_grades_later_hand_ins():
     import grader_plugin
@@ -86,6 +85,7 @@ def test_a_worker_cannot_change_what_grades_later_hand_ins():
     assert [_digest(p) for p in watched] == before
 
 
+@pytest.mark.workers
 @needs_sandbox
 def test_a_worker_cannot_read_the_grader_the_answers_or_a_server_on_the_host():
     server = socket.socket()
@@ -100,20 +100,21 @@ def test_a_worker_cannot_read_the_grader_the_answers_or_a_server_on_the_host():
     assert results["cot"].points == 0 and "RuntimeError: read: nothing" in results["cot"].reason, results["cot"].reason
 
 
+@pytest.mark.workers
 @pytest.mark.parametrize("mode", ["off", pytest.param("required", marks=needs_sandbox)])
 def test_a_worker_cannot_lift_its_limits(mode):
     _, results = grade(HOSTILE / "raises_limits", ["cot"], sandbox=mode)
     assert "RuntimeError: lifted: nothing" in results["cot"].reason
 
 
+@pytest.mark.workers
 def test_a_huge_result_is_refused_without_being_kept():
     _, results = grade(HOSTILE / "huge_result", ["cot"], sandbox="off")
     assert results["cot"].reason == "the worker's result is larger than the 64 MB a result may have"
 
 
 def test_texts_from_a_hand_in_cannot_forge_lines_of_the_report():
-    session, results = grade(HOSTILE / "forged_lines", ["cot", "sft"], sandbox="off")
-    report = session.report()
+    report, results = grade(HOSTILE / "forged_lines", ["cot", "sft"], sandbox="off")
     lines = table_lines(report) + integrity_lines(report)
     assert len(table_lines(report)) == 1 + 2 + 1  # header, two parts, totals
     assert not any("\x1b" in line or "\r" in line or "\n" in line for line in lines)
@@ -127,6 +128,7 @@ class _SmallModels:
         register(Profile("small", "a 5M-parameter limit", bounds=COURSE.bounds, max_parameters=5_000_000))
 
 
+@pytest.mark.workers
 def test_a_model_kept_under_another_attribute_counts_towards_the_size_limit(tiny_model_dir):
     _, results = grade(HOSTILE / "hidden_model", ["cot"], plugins=[_SmallModels()], profile="small",
                        base_model=str(tiny_model_dir))
@@ -192,20 +194,21 @@ def _unknown_method(path: Path) -> Path:
 @pytest.mark.parametrize("build", [_bad_crc, _corrupt_member, _clash, _encrypted, _unknown_method])
 def test_a_zip_that_cannot_be_extracted_is_refused_in_one_line(tmp_path, build):
     archive = build(tmp_path / "broken.zip")
-    session, results = grade(archive, ["cot"], sandbox="off")
-    assert "cannot be extracted" in session.refused and "make the zip again" in session.refused
-    assert "\n" not in session.refused and str(tmp_path) not in session.refused.split(": member")[1]
+    report, results = grade(archive, ["cot"], sandbox="off")
+    assert "cannot be extracted" in report.refused and "make the zip again" in report.refused
+    assert "\n" not in report.refused and str(tmp_path) not in report.refused.split(": member")[1]
     assert results["cot"].reason.startswith("not graded: submission refused")
 
 
+@pytest.mark.workers
 def test_bytecode_is_dropped_from_the_copy_and_a_bytecode_only_module_is_refused(tmp_path):
     shipped = _zip(tmp_path / "cached.zip", {"pkg/__init__.py": b"def load_cot():\n    raise RuntimeError('source')\n",
                                              "pkg/__pycache__/__init__.cpython-311.pyc": b"\x00" * 64})
     _, results = grade(shipped, ["cot"], sandbox="off")
     assert results["cot"].reason.startswith("RuntimeError: source")
     only = _zip(tmp_path / "only.zip", {"pkg/__init__.py": b"", "pkg/secret.pyc": b"\x00" * 64})
-    session, _ = grade(only, ["cot"], sandbox="off")
-    assert session.refused == "pkg/secret.pyc: a module handed in only as bytecode; hand in its .py source instead"
+    report, _ = grade(only, ["cot"], sandbox="off")
+    assert report.refused == "pkg/secret.pyc: a module handed in only as bytecode; hand in its .py source instead"
 
 
 def test_a_report_that_cannot_be_written_where_asked_is_written_beside_it(tmp_path):
@@ -245,9 +248,8 @@ class _BrokenDetector:
 
 
 def test_a_detector_that_fails_costs_a_warning_and_the_part_stays_in_the_report():
-    session, results = grade(ROOT / "fixtures" / "submissions" / "exits", ["cot", "sft"], plugins=[_BrokenDetector()],
+    report, results = grade(ROOT / "fixtures" / "submissions" / "exits", ["cot", "sft"], plugins=[_BrokenDetector()],
                              sandbox="off")
-    report = session.report()
     assert [p.name for p in report.parts] == ["cot", "sft"]
     warned = [f for f in results["cot"].findings if f.detector == "grader"]
     assert warned and "failed in grader_scan_part: TypeError: unexpected shape" in warned[0].message
@@ -261,6 +263,7 @@ def test_required_sandbox_without_bubblewrap_refuses_to_grade(monkeypatch, tmp_p
     assert chosen.kind == "none" and "hostile hand-ins are not protected" in chosen.describe()
 
 
+@pytest.mark.workers
 @needs_sandbox
 def test_an_honest_grade_is_the_same_after_hostile_hand_ins(tiny_model_dir):
     def honest():
@@ -299,6 +302,7 @@ def test_a_folder_inside_a_private_folder_inside_a_readable_one_stays_readable(t
     assert (done.returncode, done.stdout.strip()) == (0, "seen also seen"), done.stderr
 
 
+@pytest.mark.workers
 def test_a_hand_in_on_the_embedded_default_is_scored_on_the_model_the_grader_serves():
     """A worker's home is its scratch folder; the embedded model still resolves to the grader's own converted copy
     (a copy of its own would cost a conversion per worker and could not be scored by the grader)."""
