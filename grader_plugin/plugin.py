@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from grader_plugin.settings import OPTIONS, SettingsError, resolve_settings
+from grader_plugin.settings import OPTIONS, SettingsError, settings_from_pytest
 
 GRADE_HELP = "grade the submission at PATH (a package folder or a zip holding one) instead of running tests"
 
@@ -44,13 +44,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(option.ini, help=option.help, default="", type="linelist" if option.repeatable else None)
 
 
-def settings_from_config(config: pytest.Config):
-    """Resolve the grade settings of this pytest run (command line > environment > ini)."""
-    cli = {option.dest: config.getoption(f"grade_{option.dest}") for option in OPTIONS}
-    ini = {option.ini: config.getini(option.ini) for option in OPTIONS}
-    return resolve_settings(config.getoption("grade_path"), cli, ini=ini)
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("grade_path", None):
@@ -59,7 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from grader_plugin.session import GradingSession, GradingSetupError
 
     try:
-        settings = settings_from_config(config)
+        settings = settings_from_pytest(config, config.getoption("grade_path"))
         conftests = [p for p in config.pluginmanager.get_plugins() if has_grader_hooks(p)]
         session = GradingSession(settings, get_plugin_manager(conftests))
     except (SettingsError, GradingSetupError) as error:

@@ -40,9 +40,7 @@ def plugin_names(pm) -> list[str]:
 
 def data_lines(settings) -> list[str]:
     """What the run grades on, and where a course checkout's own questions are when they differ."""
-    from unitconv.paths import data_dir
-
-    whose = "this project's own" if Path(settings.data_dir).resolve() == data_dir().resolve() else "the given"
+    whose = "this project's own" if settings.own_data else "the given"
     lines = [f"questions: {whose} validation split ({Path(settings.data_dir) / 'valid.json'}; "
              f"--grade-data DIR grades on an official copy)"]
     beside = Path(settings.path).resolve().parent / "data" / "valid.json"
@@ -59,7 +57,7 @@ def provenance(pm, settings, served=(), sandbox=None) -> dict[str, object]:
         "built_in_plugins": len([n for n in DEFAULT_PLUGINS if pm.get_plugin(n) is not None]),
         "plugins": plugin_names(pm),
         "profile": settings.profile,
-        "base_model": settings.base_model or "embedded SmolLM2-135M-Instruct",
+        "base_model": settings.base_model_label,
         "device": settings.device or "auto (cuda, mps, cpu: the first that exists)",
         "data": str(settings.data_dir),
         "models_served": [model.describe() for model in served],

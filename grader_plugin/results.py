@@ -35,6 +35,9 @@ class WorkerOutcome:
         methods, changed grader modules; see :mod:`grader_plugin.worker.recorder`), or None.
     :param models: what the loaded object's transformers models are (name or path, sizes, dtype,
         adapter; see :mod:`grader_plugin.worker.models`), as the worker measured them.
+    :param where: for ``error``, ``memory`` and ``missing``: where the hand-in's own code failed
+        (``pkg/module.py:LINE``), or ""; for ``error``: ``cause`` ``hub`` when it loaded a hub model
+        that is not served.  Hand-in data (the worker wrote it): advice, never evidence.
     """
 
     status: str
@@ -46,6 +49,8 @@ class WorkerOutcome:
     seconds: float = 0.0
     integrity: dict | None = None
     models: list = field(default_factory=list)
+    where: str = ""
+    cause: str = ""
 
     @property
     def ok(self) -> bool:
@@ -100,7 +105,13 @@ class Finding:
 
 @dataclass
 class PartResult:
-    """One part's grade.  Mutable so that ``grader_adjust_result`` hooks can lower it in place."""
+    """One part's grade.  Mutable so that ``grader_adjust_result`` hooks can lower it in place.
+
+    ``facts`` holds what the check and the rules found, as data, for advice and reports (never
+    parsed out of ``reason`` or ``details``): e.g. ``{"untagged": 38, "asked": 100}``,
+    ``{"raw_observed": False}``, ``{"broken_outputs": 3}``, and ``cause``: what the latest
+    :meth:`zero` (or reason rewrite) was about, as a short name (``adapter``, ``model-size``, ...).
+    """
 
     name: str
     title: str
@@ -119,6 +130,7 @@ class PartResult:
     output: str = ""
     ok: bool = True
     findings: list[Finding] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def for_check(cls, check, bounds=None) -> PartResult:
@@ -145,8 +157,16 @@ class PartResult:
                 return status
         return CLEAN
 
-    def zero(self, reason: str) -> None:
-        """Score nothing (points and extra credit) and say why; the first reason given is kept first."""
+    def zero(self, reason: str, cause: str | None = None) -> None:
+        """Score nothing (points and extra credit) and say why; the latest reason given comes first.
+
+        ``cause`` names what the reason is about (kept as ``facts["cause"]``); without one, a cause
+        an earlier reason named no longer holds for the reason shown first, and is dropped.
+        """
+        if cause:
+            self.facts["cause"] = cause
+        else:
+            self.facts.pop("cause", None)
         self.points = 0.0
         self.extra = 0.0
         self.ok = False

@@ -1,8 +1,8 @@
-"""The course's facts that code on both sides relies on, each in one place (see COURSE_FACTS).
+"""The course's facts that code on both sides relies on, each in one place.
 
 The grader's score ramps per part live in ``grader_plugin/builtin/profiles.py`` (one table of the
 course's bars); the answer check is written twice on purpose (the grader's own in
-``grader_plugin/scoring.py``, the hand-in's in ``solution/data.py``) and a test runs both on the
+``grader_plugin/marking/scoring.py``, the hand-in's in ``solution/data.py``) and a test runs both on the
 same cases.
 """
 
@@ -17,7 +17,7 @@ MAX_ADAPTER_BYTES = 20_000_000
 ADAPTER_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 """File names of saved LoRA adapter weights (peft)."""
 GRADED_QUESTIONS = 100
-"""The accuracy parts are graded on the first this many validation questions."""
+"""The accuracy parts are graded on the first this many validation questions (``--grade-questions``'s default)."""
 GENERATION_QUESTIONS = 32
 """The generation parts use at most this many validation questions."""
 COURSE_BASE_MODEL = "HuggingFaceTB/SmolLM2-360M-Instruct"

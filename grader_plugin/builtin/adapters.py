@@ -118,3 +118,4 @@ def grader_adjust_result(check, result, outcome, context):
     if ADAPTER_ERRORS.search(outcome.reason) or folder_name in outcome.reason:
         result.details.insert(0, f"the worker's error: {result.reason}")
         result.reason = problem
+        result.facts["cause"] = "adapter"

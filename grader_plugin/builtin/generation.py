@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader_plugin import hookimpl
-from grader_plugin.checks import Check
+from grader_plugin.checks import Check, Work
 from grader_plugin.launch import model_map
 from grader_plugin.launch.judge import judge_model, served_folder
+from grader_plugin.launch.time_limits import trusted_timeout
 from grader_plugin.marking.scoring import whole_points
 from grader_plugin.provenance import grader_version
 from grader_plugin.results import PartResult, WorkerOutcome
@@ -84,7 +85,7 @@ def loss_bounds(config: dict, name: str, anchors: dict) -> LossBounds:
 
 
 def _prompts(context) -> list[str]:
-    return [q.text for q in context.public_questions(min(GENERATION_QUESTIONS, context.settings.questions))]
+    return [q.text for q in context.public_questions(context.check.question_count(context.settings.questions))]
 
 
 def _shorten(text, width: int = 60) -> str:
@@ -124,7 +125,7 @@ def _likelihood(context, model: str, prompts: list[str], outputs: list[str], pad
         "anchors": anchors is None,
         "max_new_tokens": REFERENCE_MAX_NEW_TOKENS,
     }
-    timeout = max(context.settings.timeout or 0, LIKELIHOOD_TIMEOUT_S)
+    timeout = trusted_timeout(context.settings, LIKELIHOOD_TIMEOUT_S)
     measured = context.run_worker(generation_likelihood, payload, timeout=timeout, label="scoring the outputs")
     if measured.ok and anchors is None:
         losses = measured.data["losses"]
@@ -181,6 +182,7 @@ def score_likelihood(context, result: PartResult, outcome: WorkerOutcome, prompt
         f"prompts alone {anchors['empty'][bounds.measure]:.2f}"
     )
     if broken:
+        result.facts["broken_outputs"] = len(broken)
         what = "count as broken (strict)" if context.profile.enforces("empty-outputs") else "warning only"
         result.details.append(f"{len(broken)} of {len(outputs)} outputs are empty or repeat the prompt ({what}), "
                               f"e.g. prompt {broken[0] + 1}: {_shorten(outputs[broken[0]])}")
@@ -272,6 +274,7 @@ GENERATE = Check(
     task=generate_each,
     payload=_generate_payload,
     measure="loss",
+    work=Work(prompts=GENERATION_QUESTIONS, prompt_tokens=30, new_tokens=100, batched=False),
 )
 BATCHED = Check(
     name="batched_generate",
@@ -283,6 +286,7 @@ BATCHED = Check(
     task=batched_generate_calls,
     payload=_batched_payload,
     measure="loss",
+    work=Work(prompts=GENERATION_QUESTIONS, prompt_tokens=30, new_tokens=100, batched=True, passes=2),
 )
 
 

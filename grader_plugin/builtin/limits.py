@@ -21,7 +21,8 @@ def grader_adjust_result(check, result, outcome, context):
     limit = context.profile.max_parameters
     result.details.append(f"model: {outcome.num_parameters / 1e6:.1f}M parameters ({outcome.entry_point})")
     if outcome.num_parameters > limit:
-        result.zero(f"model has {outcome.num_parameters / 1e6:.1f}M parameters, above the {limit / 1e6:g}M limit")
+        result.zero(f"model has {outcome.num_parameters / 1e6:.1f}M parameters, above the {limit / 1e6:g}M limit",
+                    cause="model-size")
 
 
 def _bundle_score(context, outcome) -> PartResult:

@@ -33,7 +33,7 @@ from grader_plugin.classroom.progress import Progress
 from grader_plugin.classroom.records import flags, report_from_data
 from grader_plugin.classroom.store import ResultStore, Stamp
 from grader_plugin.classroom.task import HandInGradingError, Job, grade_handin, plugin_modules
-from grader_plugin.launch.time_limits import WORK
+from grader_plugin.launch.time_limits import declared_work
 from grader_plugin.manager import get_plugin_manager
 from grader_plugin.provenance import provenance
 from grader_plugin.session import GradingSession, GradingSetupError
@@ -117,7 +117,7 @@ def _stamp(settings: GradeSettings, plugins: tuple[tuple[str, str], ...], option
     try:
         facts = provenance(pm, settings)
         parts = [check.name for check in session.selected]
-        seed = any(check.name in WORK or check.answers_questions for check in session.selected)
+        seed = any(declared_work(check) is not None for check in session.selected)
         setup = {"parts": parts, "questions": settings.questions, "base_model": settings.base_model,
                  "model_map": settings.model_map, "plugins": facts["plugins"]}
         key = hashlib.sha256(json.dumps(setup, sort_keys=True).encode()).hexdigest()[:16]

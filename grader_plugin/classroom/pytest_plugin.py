@@ -56,7 +56,7 @@ def run_from_config(config: pytest.Config, handins: str) -> int:
     from grader_plugin.classroom.driver import ClassOptions, ClassSetupError, run_class
     from grader_plugin.classroom.handins import HandInsError
     from grader_plugin.classroom.store import StoreError
-    from grader_plugin.settings import OPTIONS, SettingsError, resolve_settings
+    from grader_plugin.settings import SettingsError, settings_from_pytest
 
     out = config.getoption("grade_class_out")
     if not out:
@@ -65,8 +65,7 @@ def run_from_config(config: pytest.Config, handins: str) -> int:
     if config.getoption("grade_path", None):
         raise pytest.UsageError("--grade and --grade-class do not go together; grade one hand-in or a class")
     try:
-        settings = resolve_settings(handins, {o.dest: config.getoption(f"grade_{o.dest}") for o in OPTIONS},
-                                    ini={o.ini: config.getini(o.ini) for o in OPTIONS})
+        settings = settings_from_pytest(config, handins)
         options = ClassOptions(config.getoption("ray_address"), config.getoption("ray_cpus_per_task"),
                                config.getoption("ray_gpus_per_task"), config.getoption("ray_max_retries"),
                                config.getoption("regrade"), config.getoption("grade_class_limit"))

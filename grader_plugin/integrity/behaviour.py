@@ -123,7 +123,7 @@ def _servable(context, outcome) -> str | None:
     names = [m.get("name_or_path") for m in outcome.models if m.get("name_or_path")]
     if not names:
         return None
-    name, base = names[0], context.settings.base_model or "embedded:SmolLM2-135M-Instruct"
+    name, base = names[0], context.settings.base_model_name
     folder = context.model_folder(name)
     if folder is None:
         return None

@@ -17,7 +17,6 @@ from grader_plugin.launch import model_map
 from grader_plugin.results import WorkerOutcome
 from grader_plugin.text import one_line
 from unitconv.course import COURSE_BASE_MODEL, EMBEDDED_HUB_ID
-from unitconv.model_loader import EMBEDDED_MODEL
 
 MAX_MODELS = 16
 """Reported models looked at (a hand-in may report many; an honest one holds one or two)."""
@@ -33,7 +32,7 @@ def served_folder(context, name: str) -> Path | None:
 
 def served_name(context, name: str) -> str | None:
     """The served model ``name`` (as a hand-in reports it) stands for in this run, or None."""
-    base = context.settings.base_model or EMBEDDED_MODEL
+    base = context.settings.base_model_name
     return model_map.served_as(name, functools.partial(served_folder, context), (base, EMBEDDED_HUB_ID,
                                                                                    COURSE_BASE_MODEL))
 
@@ -55,7 +54,7 @@ def judge_model(outcome: WorkerOutcome, context) -> tuple[str | None, str]:
     own folder.  A reported model the grader does not serve (a folder in the hand-in, another path,
     an unserved hub id) leaves no judge: the part scores 0 naming it.
     """
-    base = context.settings.base_model or EMBEDDED_MODEL
+    base = context.settings.base_model_name
     reported = [m for m in outcome.models if isinstance(m, dict) and m.get("name_or_path")]
     names = [str(m["name_or_path"]) for m in reported[:MAX_MODELS]]
     served = [served_name(context, name) for name in names]

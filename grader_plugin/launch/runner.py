@@ -26,9 +26,6 @@ from grader_plugin.launch.request import WorkerRequest
 from grader_plugin.results import Finding, WorkerOutcome
 from unitconv.paths import ENV_CACHE, cache_dir, make_readable
 
-EMBEDDED_BASE = "embedded:SmolLM2-135M-Instruct"
-"""The base model of a run without ``--grade-base-model``."""
-
 
 class RunWorkers:
     """The workers of one run (see the module docstring).
@@ -109,7 +106,7 @@ class RunWorkers:
 
     def _served_folder(self, name: str) -> Path | None:
         """The real folder of a model ``serve`` names: a hub id served in this run, or the run's base model."""
-        base = self.settings.base_model or EMBEDDED_BASE
+        base = self.settings.base_model_name
         folder = self.model_folder(base if name == base else name)
         return Path(os.path.realpath(folder)) if folder is not None else None
 
@@ -162,7 +159,7 @@ class RunWorkers:
         base = self.settings.base_model
         if not base or Path(base).exists():  # a hub id as base model resolves through the hub cache
             with contextlib.suppress(Exception):  # no embedded model here: nothing to point at
-                folder = self._served_folder(base or EMBEDDED_BASE)
+                folder = self._served_folder(self.settings.base_model_name)
                 if folder in replaced:
                     env["UNITCONV_BASE_MODEL"] = str(replaced[folder])
         kept = self._hub_cache.with_name("hub.kept")

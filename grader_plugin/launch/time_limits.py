@@ -9,10 +9,12 @@ times the grader's own decoding; the figures are kept a day per model files, dev
 or only :data:`BUSY_KEEP_S` when other work kept the machine busy while they were taken (figures taken beside
 another job were up to 250 times the quiet machine's, and kept a day they gave a 20-question part
 a limit of hours).
-Each part's limit is :data:`MULTIPLE` times the estimated time of that part's work (:data:`WORK`:
-the starter code's budgets at their upper end), and never below the check's own limit, so an
-honest hand-in does not time out because the machine is slow and a hang still ends.
-``--grade-timeout`` replaces all of this with one fixed limit.  Grader side.
+Each part's limit is :data:`MULTIPLE` times the estimated time of the work its check declares
+(:class:`~grader_plugin.checks.Work`: the starter code's budgets at their upper end; a check that
+answers questions and declares none does :data:`~grader_plugin.checks.ANSWERING`), and never below
+the check's own limit, so an honest hand-in does not time out because the machine is slow and a
+hang still ends.  ``--grade-timeout`` replaces all of this with one fixed limit.  :func:`part_timeout`
+is the one rule; :func:`part_limit` applies it to a part's context.  Grader side.
 """
 
 from __future__ import annotations
@@ -22,12 +24,11 @@ import json
 import os
 import platform
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
-from grader_plugin.integrity.behaviour import HIDDEN_QUESTIONS
+from grader_plugin.checks import ANSWERING, Work
 from grader_plugin.worker.trusted_tasks import measure_speed
-from unitconv.course import COURSE_BASE_MODEL
 from unitconv.paths import cache_dir
 
 MULTIPLE = 4
@@ -52,31 +53,15 @@ WORKER_START_S = 15
 """Allowance for a worker's interpreter start and imports, on top of the measured work."""
 
 
-@dataclass(frozen=True)
-class Work:
-    """A part's work at the starter code's budgets: prompts, their length, new tokens, how they are batched."""
-
-    prompts: int
-    prompt_tokens: int
-    new_tokens: int
-    batched: bool
-    passes: int = 1
-
-    def seconds(self, speed: dict) -> float:
-        batch = max(1, speed["batch"])
-        if self.batched:
-            decode = self.new_tokens * speed["batched_step_seconds"] * max(1.0, self.prompts / batch)
-        else:
-            decode = self.prompts * self.new_tokens * speed["single_step_seconds"]
-        prefill = self.prompts * self.prompt_tokens * speed["prefill_token_seconds"]
-        return self.passes * (speed["load_seconds"] + prefill + decode) + WORKER_START_S
-
-
-WORK = {
-    "generate": Work(prompts=32, prompt_tokens=30, new_tokens=100, batched=False),
-    "batched_generate": Work(prompts=32, prompt_tokens=30, new_tokens=100, batched=True, passes=2),
-    "answers_questions": Work(prompts=100, prompt_tokens=400, new_tokens=100, batched=True),
-}
+def estimated_seconds(work: Work, speed: dict) -> float:
+    """Seconds ``work`` (its ``prompts`` a count) takes on a machine with these speed figures."""
+    batch = max(1, speed["batch"])
+    if work.batched:
+        decode = work.new_tokens * speed["batched_step_seconds"] * max(1.0, work.prompts / batch)
+    else:
+        decode = work.prompts * work.new_tokens * speed["single_step_seconds"]
+    prefill = work.prompts * work.prompt_tokens * speed["prefill_token_seconds"]
+    return work.passes * (speed["load_seconds"] + prefill + decode) + WORKER_START_S
 
 
 def _stored(model: str, folder, device: str | None) -> Path:
@@ -131,7 +116,7 @@ def measured_speed(context) -> dict | None:
     grader's cache folder (per model files, device and machine), so a class of hand-ins or a
     series of quick checks does not pay for it each time.
     """
-    model = context.settings.base_model or COURSE_BASE_MODEL
+    model = context.settings.timed_model
     key = ("speed", model, context.settings.device)
     if key in context.cache:
         return context.cache[key]
@@ -158,34 +143,64 @@ def measured_speed(context) -> dict | None:
     return speed
 
 
-def part_work(check, questions: int) -> Work | None:
-    """The work of ``check``'s part at the starter code's budgets, for a run of ``questions`` questions.
+def declared_work(check) -> Work | None:
+    """The work ``check`` declares; :data:`ANSWERING` for one that answers questions and declares none."""
+    if check.work is not None:
+        return check.work
+    return ANSWERING if check.answers_questions else None
 
-    Generation parts ask at most :data:`WORK`'s prompt count; parts that answer questions ask the
-    graded ones and the integrity probe's hidden ones, so a quick check gets a limit of its size.
+
+def part_work(check, questions: int, asked: int | None = None) -> Work | None:
+    """The work of ``check``'s part in a run of ``questions`` questions, or None when it declares none.
+
+    A part asks :meth:`~grader_plugin.checks.Check.question_count` of them; a part that answers
+    questions also answers the ones detectors mixed in: it asks ``asked`` in all (when known), so
+    a quick check gets a limit of its size.
     """
-    if check.name in WORK:
-        work = WORK[check.name]
-        return replace(work, prompts=min(work.prompts, questions))
-    if check.answers_questions:
-        return replace(WORK["answers_questions"], prompts=questions + HIDDEN_QUESTIONS)
-    return None
+    work = declared_work(check)
+    if work is None:
+        return None
+    prompts = check.question_count(questions)
+    if check.answers_questions and work.prompts is None and asked is not None:
+        prompts = max(prompts, asked)
+    return replace(work, prompts=prompts)
 
 
-def part_limit(context) -> tuple[float, str]:
-    """The time limit of the part ``context`` grades, and a line saying where it comes from."""
-    check = context.check
-    if context.settings.timeout:
-        return context.settings.timeout, f"time limit {context.settings.timeout:g} s (--grade-timeout)"
-    work = part_work(check, context.settings.questions)
+def needs_speed(settings, check) -> bool:
+    """Whether :func:`part_timeout` needs this machine's speed figures for ``check``."""
+    return not settings.timeout and declared_work(check) is not None
+
+
+def part_timeout(settings, check, speed: dict | None = None, asked: int | None = None) -> tuple[float, str]:
+    """The time limit of ``check``'s worker, and a line saying where it comes from: the one rule.
+
+    ``--grade-timeout`` when given; else :data:`MULTIPLE` times the estimated time of the part's
+    work (``asked``: how many questions the part asks in all) with these ``speed`` figures
+    (:func:`measured_speed`), never below the check's own limit; else the check's own limit.
+    """
+    if settings.timeout:
+        return settings.timeout, f"time limit {settings.timeout:g} s (--grade-timeout)"
+    work = part_work(check, settings.questions, asked)
     if work is None:
         return check.timeout_s, f"time limit {check.timeout_s:g} s (the check's own)"
-    speed = measured_speed(context)
     if speed is None:
         return check.timeout_s, f"time limit {check.timeout_s:g} s (the check's own; speed not measured)"
-    estimate = work.seconds(speed)
+    estimate = estimated_seconds(work, speed)
     limit = max(check.timeout_s, MULTIPLE * estimate)
     age = (time.time() - speed["measured_at"]) / 60
     busy = "; the machine was busy then, so measured again soon" if keep_seconds(speed) < KEEP_S else ""
     return limit, (f"time limit {limit:.0f} s: at least {MULTIPLE} x the {estimate:.0f} s the grader's own "
                    f"decoding of {speed['model']} needs for this part's work here (measured {age:.0f} min ago{busy})")
+
+
+def part_limit(context) -> tuple[float, str]:
+    """:func:`part_timeout` for the part ``context`` grades, measuring this machine first when it needs to."""
+    check, settings = context.check, context.settings
+    asked = getattr(context, "asked", None)
+    speed = measured_speed(context) if needs_speed(settings, check) else None
+    return part_timeout(settings, check, speed, None if asked is None else len(asked))
+
+
+def trusted_timeout(settings, own_s: float) -> float:
+    """The limit of a trusted worker whose own limit is ``own_s``: ``--grade-timeout`` when that is longer."""
+    return max(settings.timeout or 0, own_s)

@@ -87,14 +87,20 @@ def count_parameters(model) -> int | None:
     return int(sum(unique.values()))
 
 
-def _where(error: BaseException, folder: str | None) -> str:
+def _location(error: BaseException, folder: str | None) -> str:
+    """The hand-in's own file and line where ``error`` was raised last (``pkg/module.py:LINE``), or ""."""
     if not folder:
         return ""
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(folder + os.sep)]
     if not frames:
         return ""
     last = frames[-1]
-    return f" ({Path(last.filename).relative_to(Path(folder).parent).as_posix()}:{last.lineno})"
+    return f"{Path(last.filename).relative_to(Path(folder).parent).as_posix()}:{last.lineno}"
+
+
+def _where(error: BaseException, folder: str | None) -> str:
+    location = _location(error, folder)
+    return f" ({location})" if location else ""
 
 
 HUB_ID_NAMES = ("path_or_repo_id", "pretrained_model_name_or_path", "repo_id")
@@ -187,6 +193,7 @@ def _run(job: dict, recorder) -> dict:
             "status": "error",
             "entry_point": used,
             "reason": f"called sys.exit({error.code!r}){_where(error, folder)}",
+            "where": _location(error, folder),
         }
     except BaseException as error:  # noqa: BLE001 - any failure of submission code is a result
         hub_id = missing_hub_model(error)
@@ -197,6 +204,8 @@ def _run(job: dict, recorder) -> dict:
                 "reason": f"loads {hub_id!r} from the model hub, which workers never reach, and this grader "
                           f"does not serve it; serve a local copy with --grade-model-map {hub_id}=PATH"
                           f"{_where(error, folder)}",
+                "where": _location(error, folder),
+                "cause": "hub",
             }
         status = "memory" if _is_memory_error(error) else "error"
         first_line = (str(error).strip().splitlines() or [""])[0][:200]
@@ -204,6 +213,7 @@ def _run(job: dict, recorder) -> dict:
             "status": status,
             "entry_point": used,
             "reason": f"{type(error).__name__}: {first_line}{_where(error, folder)}",
+            "where": _location(error, folder),
         }
 
 

@@ -142,7 +142,7 @@ def test_a_model_folder_of_the_hand_ins_or_an_unserved_hub_id_is_not_served(serv
 
 
 def _context(served, package: str = "homework"):
-    return SimpleNamespace(settings=SimpleNamespace(base_model=str(served.base)),
+    return SimpleNamespace(settings=SimpleNamespace(base_model=str(served.base), base_model_name=str(served.base)),
                            submission=SimpleNamespace(package=package), model_folder=served.lookup)
 
 

@@ -75,6 +75,7 @@ def test_options_and_ini_keys_are_listed_in_help(pytester):
     )
 
 
+@pytest.mark.workers
 def test_each_part_is_an_item_that_k_selects_and_v_names(pytester):
     result = pytester.runpytest_subprocess(
         "--grade",
@@ -91,6 +92,7 @@ def test_each_part_is_an_item_that_k_selects_and_v_names(pytester):
     result.stdout.fnmatch_lines(["*exits::sft FAILED*", "*exits::bundle_size PASSED*"])
 
 
+@pytest.mark.workers
 def test_summary_table_and_gradescope_json_cover_every_part(pytester):
     out = pytester.path / "results" / "results.json"
     result = pytester.runpytest_subprocess(
@@ -131,6 +133,7 @@ def test_summary_table_and_gradescope_json_cover_every_part(pytester):
     assert not list(out.parent.glob(".results.json.*"))  # no staging file left behind
 
 
+@pytest.mark.workers
 def test_junit_xml_has_one_testcase_per_part_with_the_reason(pytester):
     junit = pytester.path / "junit.xml"
     pytester.runpytest_subprocess(
@@ -143,6 +146,7 @@ def test_junit_xml_has_one_testcase_per_part_with_the_reason(pytester):
     assert cases["bundle_size"].find("failure") is None
 
 
+@pytest.mark.workers
 def test_x_stops_after_the_first_part_short_of_full_marks_and_the_report_says_what_was_not_graded(pytester):
     out = pytester.path / "results.json"
     result = pytester.runpytest_subprocess(
@@ -244,6 +248,7 @@ def grader_register_checks(register):
     result.stdout.fnmatch_lines(["file_count*1/1*files 1.00*"])
 
 
+@pytest.mark.workers
 def test_command_line_module_grades_a_zip_it_bundled(tmp_path):
     bundled = subprocess.run(
         [sys.executable, "-m", "grader_plugin", "bundle", EXITS, str(tmp_path / "hand_in")],
@@ -275,6 +280,7 @@ def test_command_line_module_grades_a_zip_it_bundled(tmp_path):
     assert json.loads(out.read_text())["tests"][0]["status"] == "failed"
 
 
+@pytest.mark.workers
 def test_honest_tiny_submission_earns_the_generation_points_and_is_graded_on_accuracy(
     tmp_path, tiny_model_dir
 ):

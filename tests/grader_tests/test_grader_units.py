@@ -80,6 +80,22 @@ def test_settings_are_frozen():
         settings.questions = 3
 
 
+def test_every_default_is_the_options_tables_own():
+    from dataclasses import fields
+
+    from grader_plugin.settings import OPTIONS, GradeSettings
+    from unitconv.course import GRADED_QUESTIONS
+    from unitconv.model_loader import EMBEDDED_MODEL
+    from unitconv.paths import data_dir
+
+    defaults = {f.name: f.default for f in fields(GradeSettings) if f.init and f.name != "path"}
+    assert defaults == {option.dest: option.default for option in OPTIONS}
+    settings = resolve_settings("sub", {}, {}, {})
+    assert settings.questions == GRADED_QUESTIONS and settings.data_dir == data_dir() and settings.own_data
+    assert settings.base_model_name == EMBEDDED_MODEL
+    assert resolve_settings("sub", {"base_model": "org/m"}, {}, {}).base_model_name == "org/m"
+
+
 def test_bad_setting_names_where_it_came_from():
     with pytest.raises(SettingsError, match="environment variable UNITCONV_GRADE_QUESTIONS='zero'"):
         resolve_settings("sub", {}, {"UNITCONV_GRADE_QUESTIONS": "zero"}, {})
@@ -231,20 +247,54 @@ def test_a_bad_model_map_entry_names_the_option_and_the_fix(entry, message):
         resolve_settings("x", {"model_map": [entry]}, env={})
 
 
+SPEED = {"load_seconds": 5.0, "batched_step_seconds": 0.05, "batch": 8, "single_step_seconds": 0.02,
+         "prefill_token_seconds": 0.001}
+
+
 def test_a_part_time_limit_is_sized_to_the_questions_the_run_asks():
     from grader_plugin.builtin.accuracy import CHECKS as ACCURACY_CHECKS
     from grader_plugin.builtin.generation import GENERATE as generate
-    from grader_plugin.integrity.behaviour import HIDDEN_QUESTIONS
-    from grader_plugin.launch.time_limits import part_work
+    from grader_plugin.launch.time_limits import estimated_seconds, part_work
 
-    speed = {"load_seconds": 5.0, "batched_step_seconds": 0.05, "batch": 8, "single_step_seconds": 0.02,
-             "prefill_token_seconds": 0.001}
     sft = next(c for c in ACCURACY_CHECKS if c.name == "sft")
     assert part_work(generate, 4).prompts == 4
     assert part_work(generate, 100).prompts == 32
-    assert part_work(sft, 4).prompts == 4 + HIDDEN_QUESTIONS
-    assert part_work(sft, 4).seconds(speed) < part_work(sft, 100).seconds(speed)
-    assert part_work(generate, 4).seconds(speed) < part_work(generate, 32).seconds(speed)
+    assert part_work(sft, 4).prompts == 4
+    assert part_work(sft, 4, asked=34).prompts == 34  # the detectors' questions are answered too
+    assert estimated_seconds(part_work(sft, 4), SPEED) < estimated_seconds(part_work(sft, 100), SPEED)
+    assert estimated_seconds(part_work(generate, 4), SPEED) < estimated_seconds(part_work(generate, 32), SPEED)
+
+
+def test_the_question_count_of_a_part_is_decided_by_its_declared_work():
+    from grader_plugin.builtin.accuracy import CHECKS as ACCURACY_CHECKS
+    from grader_plugin.builtin.generation import BATCHED, GENERATE
+    from unitconv.course import GENERATION_QUESTIONS
+
+    assert [GENERATE.question_count(n) for n in (4, 100)] == [4, GENERATION_QUESTIONS]
+    assert BATCHED.question_count(100) == GENERATION_QUESTIONS
+    assert {c.question_count(100) for c in ACCURACY_CHECKS} == {100}
+
+
+def test_one_rule_decides_a_parts_time_limit():
+    from grader_plugin.checks import ANSWERING, Work
+    from grader_plugin.launch.time_limits import MULTIPLE, declared_work, estimated_seconds, part_timeout
+    from grader_plugin.settings import GradeSettings
+
+    speed = {**SPEED, "measured_at": time.time(), "model": "m"}
+    score = lambda c, o: None  # noqa: E731
+    plain = Check(name="x", title="x", points=1, score=score, timeout_s=7)
+    answering = Check(name="y", title="y", points=1, score=score, timeout_s=7, answers_questions=True)
+    declared = Check(name="z", title="z", points=1, score=score, timeout_s=7,
+                     work=Work(prompt_tokens=10, new_tokens=5, batched=False, prompts=3))
+    settings = GradeSettings(path=Path("x"), questions=10)
+    assert declared_work(plain) is None and declared_work(answering) == ANSWERING  # third-party defaults
+    assert part_timeout(settings, plain, speed)[0] == 7
+    assert part_timeout(settings, declared)[0] == 7  # speed not measured: the check's own
+    expected = max(7, MULTIPLE * estimated_seconds(Work(10, 5, False, prompts=3), speed))
+    assert part_timeout(settings, declared, speed)[0] == pytest.approx(expected)
+    assert part_timeout(settings, answering, speed, asked=40)[0] > part_timeout(settings, answering, speed)[0]
+    fixed = GradeSettings(path=Path("x"), timeout=3.0)
+    assert part_timeout(fixed, declared, speed) == (3.0, "time limit 3 s (--grade-timeout)")
 
 
 def test_speed_figures_taken_on_a_busy_machine_are_measured_again_soon(tmp_path, monkeypatch):
@@ -253,6 +303,7 @@ def test_speed_figures_taken_on_a_busy_machine_are_measured_again_soon(tmp_path,
 
     from grader_plugin.launch import time_limits
     from grader_plugin.results import WorkerOutcome
+    from grader_plugin.settings import GradeSettings
 
     monkeypatch.setenv("UNITCONV_CACHE", str(tmp_path))
     taken: list[dict] = []
@@ -266,7 +317,7 @@ def test_speed_figures_taken_on_a_busy_machine_are_measured_again_soon(tmp_path,
                                                 "spread": next(spreads)})
 
     def context():
-        return SimpleNamespace(settings=SimpleNamespace(base_model="some/model", device="cpu"), cache={},
+        return SimpleNamespace(settings=GradeSettings(path=Path("x"), base_model="some/model", device="cpu"), cache={},
                                model_folder=lambda name: None, run_worker=run_worker,
                                public_questions=lambda n: [SimpleNamespace(text=f"q{i}") for i in range(n)])
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from grader_plugin.builtin.advice import PREFIX
 from grader_plugin.launch.isolation import run_task
 from grader_plugin.manager import get_plugin_manager
@@ -19,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SUBMISSIONS = ROOT / "fixtures" / "submissions"
 
 
+@pytest.mark.workers
 def test_progress_counts_arrive_in_order_from_the_worker(tiny_model_dir):
     seen = []
     outcome = run_task("grader_plugin.worker.handin_tasks:generate_each", {"prompts": ["a", "b", "c"]},
@@ -31,6 +34,7 @@ def test_progress_counts_arrive_in_order_from_the_worker(tiny_model_dir):
     assert generate_each.__name__ == "generate_each"
 
 
+@pytest.mark.workers
 def test_a_hand_in_printing_fake_progress_changes_nothing_the_student_sees(tmp_path):
     package = tmp_path / "fake_progress"
     package.mkdir()
@@ -54,6 +58,8 @@ def test_a_hand_in_printing_fake_progress_changes_nothing_the_student_sees(tmp_p
     finally:
         session.close()
     assert result.points == 0 and "RuntimeError: no model here" in result.reason
+    assert _advice(result) == (PREFIX + "run this part on your machine (python -m fake_progress.__init__) and fix "
+                               "the error at fake_progress/__init__.py:9")  # the worker's structured place
     assert not any("full marks" in line for line in lines)
     assert lines[-1].startswith("  cot") and "0/25" in lines[-1]
 
@@ -76,6 +82,7 @@ def _advice(result) -> str:
     return next(d for d in result.details if d.startswith(PREFIX))
 
 
+@pytest.mark.workers
 def test_each_part_short_of_full_marks_says_what_to_do_next(tiny_model_dir):
     settings = GradeSettings(path=SUBMISSIONS / "missing_part", parts=("cot", "sft"), questions=2,
                              base_model=str(tiny_model_dir))
@@ -128,12 +135,57 @@ def test_grade_help_lists_the_common_options_first():
 
 def test_advice_for_an_error_names_the_module_that_raised_it_in_the_hand_ins_own_package():
     from grader_plugin.builtin.advice import advice
-    from grader_plugin.results import PartResult
+    from grader_plugin.results import PartResult, WorkerOutcome
 
     result = PartResult("batched_generate", "batched generate", 15, measure="loss")
     result.zero("ValueError: shapes differ (my_hw/base_llm.py:88)")
-    assert advice(result) == ("run this part on your machine (python -m my_hw.base_llm) and fix the error at "
-                              "my_hw/base_llm.py:88")
+    outcome = WorkerOutcome("error", result.reason, where="my_hw/base_llm.py:88")
+    assert advice(result, outcome) == ("run this part on your machine (python -m my_hw.base_llm) and fix the error "
+                                       "at my_hw/base_llm.py:88")
+    assert advice(result, WorkerOutcome("error", result.reason)) is None  # no place known: no line made up
+
+
+def _third_party(**fields):
+    from grader_plugin.results import PartResult
+
+    return PartResult("units_quiz", "units quiz", 20, **fields)
+
+
+def test_a_third_party_part_gets_advice_from_the_outcome_and_facts_not_from_its_wording():
+    from grader_plugin.builtin.advice import FAILURES, advice
+    from grader_plugin.results import Finding, WorkerOutcome
+
+    slow = _third_party(measure="score")
+    slow.zero("the quiz worker was stopped: too slow")  # its own words, not the grader's
+    assert advice(slow, WorkerOutcome("timeout", "stopped")) == FAILURES["timeout"]
+    assert advice(slow, WorkerOutcome("exited", "gone")) == FAILURES["exited"]
+    assert advice(slow, WorkerOutcome("error", "x", cause="hub")) == FAILURES["hub"]
+    slow.findings.append(Finding("mine", "copied answers"))
+    slow.zero("cheated")
+    assert advice(slow, WorkerOutcome("timeout", "stopped")) == FAILURES["integrity"]
+    slow.zero("too big", cause="model-size")  # a later zero with its own cause comes first
+    assert advice(slow, WorkerOutcome("timeout", "stopped")) is None
+    untagged = _third_party(measure="accuracy", points=3, reason="3 of 100 right", facts={"untagged": 38, "asked": 60})
+    assert advice(untagged, WorkerOutcome("ok")).startswith("no <answer> tag in 38 of 60 outputs")
+    few = _third_party(measure="accuracy", points=3, facts={"untagged": 2, "asked": 60})
+    assert advice(few, WorkerOutcome("ok")).startswith("your answers parse but too many are wrong")
+    unseen = _third_party(measure="accuracy", points=3, facts={"raw_observed": False})
+    assert advice(unseen, WorkerOutcome("ok")).startswith("compare your answers with the expected values")
+
+
+def test_advice_for_the_grader_s_own_wordings_is_unchanged():
+    from grader_plugin.builtin.accuracy import explain
+    from grader_plugin.builtin.advice import advice
+    from grader_plugin.marking.graded_questions import AskedQuestion
+    from grader_plugin.results import PartResult
+
+    result = PartResult("cot", "CoT accuracy", 25, measure="accuracy")
+    questions = [AskedQuestion(f"q{i}", 1.0) for i in range(4)]
+    result.details.extend(explain(questions, [2.0, 2.0, 2.0, 1.0], ["a", "b", "<answer>2</answer>", "c"], result.facts))
+    assert result.details[0] == "2 of 4 outputs had no <answer>...</answer> tag"
+    assert advice(result).startswith("no <answer> tag in 2 of 4 outputs")
+    loss = PartResult("generate", "generate", 10, measure="loss", facts={"broken_outputs": 1})
+    assert advice(loss).startswith("some outputs are empty or repeat the prompt")
 
 
 def test_answering_counts_come_from_each_micro_batch_of_one_batched_generate_call(tiny_model_dir, monkeypatch):
