@@ -3,7 +3,7 @@
 The fixtures of ``fixtures/course_layout/`` (built on the tiny model, their hub id served by it)
 and, with ``--reference``, the bundled reference on the embedded model (its hub id,
 ``HuggingFaceTB/SmolLM2-135M-Instruct``, served by the embedded model for the course's rules,
-which run in a Python that cannot import this project: ``tests/course_rules.py``).  Prints one
+which run in a Python that cannot import this project: ``tools/course_rules.py``).  Prints one
 row per hand-in and part: our points and reason, the course's points and error.
 
 Usage: python benchmarks/course_layout.py [--fixtures] [--reference] [--questions 4]

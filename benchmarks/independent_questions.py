@@ -12,7 +12,7 @@ unit is the US fluid ounce).
 
 It lives in ``benchmarks/`` only: the reference's data, worked examples and training never see
 it.  ``python benchmarks/independent_questions.py`` prints a sample and how many questions the
-reference's question reader (``solution/worked_examples.py``) misreads.
+reference's question reader (``solution/unit_reader.py``) misreads.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
-"""Command line: ``python -m solution pipeline [options]``, and the parts' own commands.
+"""Command line: ``python -m solution sft|rft|datagen [options]``, the parts' own commands.
 
-``pipeline`` trains SFT, samples RFT data, trains RFT, bundles and grades, skipping what is up
-to date (:mod:`.pipeline`).  ``sft``, ``rft`` and ``datagen`` run ``python -m solution.sft``,
-``solution.rft`` and ``solution.datagen`` with the arguments that follow.  Errors a user can fix
-(a loss that did not fall, an adapter outside the package, a missing adapter, data or base
-model) end the command with their one-line message and exit status 1, no traceback; an
-interruption keeps every finished stage (exit status 130).
+``sft``, ``rft`` and ``datagen`` run ``python -m solution.sft``, ``solution.rft`` and
+``solution.datagen`` with the arguments that follow.  Errors a user can fix (a loss that did not
+fall, an adapter outside the package, a missing adapter, data or base model) end the command with
+their one-line message and exit status 1, no traceback; an interruption exits with status 130
+(datagen resumes from its partial file).
+From nothing to a graded hand-in in one command is ``python -m tools.pipeline``, beside the
+package: tooling that uses the grader is never part of the hand-in.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import sys
 
 COMMANDS = {
-    "pipeline": "train SFT, sample RFT data, train RFT, bundle and grade, skipping what is up to date",
     "sft": "python -m solution.sft train|test",
     "rft": "python -m solution.rft train|test",
     "datagen": "python -m solution.datagen: sample reasoning for RFT",
@@ -25,66 +25,7 @@ def _usage() -> str:
         f"  {name:<9} {text}" for name, text in COMMANDS.items())
 
 
-def pipeline_command(argv: list[str]) -> int:
-    """``python -m solution pipeline [options]``: run the stages that are not up to date."""
-    import argparse
-    import os
-    from pathlib import Path
-
-    from unitconv import model_loader
-
-    from .datagen import SAMPLERS
-    from .pipeline import ROOT, STAGES, PipelinePaths, PipelineSettings, grade_summary, run_pipeline
-
-    defaults = PipelineSettings(base_model="")
-    parser = argparse.ArgumentParser(prog="python -m solution pipeline", description=(
-        "Train SFT, sample RFT data, train RFT, bundle and grade; stages already up to date are skipped."))
-    parser.add_argument("--base-model", help="base model id or folder (default: $UNITCONV_BASE_MODEL, else "
-                                             "the embedded SmolLM2-135M-Instruct)")
-    parser.add_argument("--device", help="cuda, mps or cpu (default: $UNITCONV_DEVICE, else the best available)")
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs",
-                        help="run folder; stamps, the zip and the grade go to RUNS/pipeline (default: runs)")
-    parser.add_argument("--force", action="append", default=[], choices=[*STAGES, "all"], metavar="STAGE",
-                        help=f"re-run STAGE even when up to date (repeatable): {', '.join(STAGES)} or all")
-    sizes = parser.add_argument_group("sizes (defaults: the committed adapters' commands)")
-    sizes.add_argument("--sft-questions", type=int, default=defaults.sft_questions,
-                       help="generated questions SFT trains on")
-    sizes.add_argument("--shared-spelling-questions", type=int, default=defaults.shared_spelling_questions,
-                       help='more SFT rows writing "ounces" for the mass and the fluid ounce equally often')
-    sizes.add_argument("--rft-questions", type=int, default=defaults.rft_questions,
-                       help="training questions to sample reasoning for (datagen --limit)")
-    sizes.add_argument("--oversample", type=int, default=defaults.oversample, help="samples per question")
-    sizes.add_argument("--temperature", type=float, default=defaults.temperature, help="sampling temperature")
-    sizes.add_argument("--sampler", choices=SAMPLERS, default=defaults.sampler,
-                       help=f"model that writes the RFT reasoning (default: {defaults.sampler})")
-    sizes.add_argument("--direct-questions", type=int, default=defaults.direct_questions,
-                       help="fresh direct-answer rows mixed into RFT training")
-    sizes.add_argument("--grade-questions", type=int, default=defaults.grade_questions,
-                       help="questions per graded accuracy part")
-    args = parser.parse_args(argv)
-    # Every stage, and the grader's workers, read the choice from the environment, as everywhere else.
-    if args.base_model:
-        os.environ[model_loader.ENV_MODEL] = args.base_model
-    if args.device:
-        os.environ[model_loader.ENV_DEVICE] = args.device
-    settings = PipelineSettings(
-        base_model=model_loader.resolve_model_name(args.base_model), sft_questions=args.sft_questions,
-        shared_spelling_questions=args.shared_spelling_questions,
-        rft_questions=args.rft_questions, oversample=args.oversample, temperature=args.temperature,
-        sampler=args.sampler, direct_questions=args.direct_questions, grade_questions=args.grade_questions,
-        device=model_loader.pick_device(args.device))
-    paths = PipelinePaths(runs_dir=args.runs)
-    print(f"pipeline: base model {settings.base_model} on {settings.device}; stamps in {paths.state_dir}", flush=True)
-    status = run_pipeline(settings, paths, force=args.force)
-    summary = grade_summary(paths)
-    if summary:
-        print(summary, flush=True)
-    return status
-
-
 def _run(command: str, argv: list[str]) -> int:
-    if command == "pipeline":
-        return pipeline_command(argv)
     if command == "sft":
         from .sft import main as part_main
     elif command == "rft":
@@ -100,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from .adapters import AdapterError
     from .data import DatasetError
-    from .pipeline import PipelineError
     from .training import TrainingCheckError, TrainingDataError
 
     argv = sys.argv[1:] if argv is None else argv
@@ -109,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     try:
         return _run(argv[0], argv[1:])
-    except (PipelineError, TrainingCheckError, TrainingDataError, AdapterError, DatasetError,
+    except (TrainingCheckError, TrainingDataError, AdapterError, DatasetError,
             ModelNotFoundError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -3,7 +3,7 @@
 Splits are read from :func:`unitconv.paths.data_dir` (``$UNITCONV_DATA_DIR``, else the ``data/``
 folder beside the package, as in the course's layout).  The answer check is the hand-in's own,
 as in the course's starter code; the grader never uses it (it has its own in
-``grader_plugin/scoring.py``, and a test runs both on the same cases).
+``grader_plugin/marking/scoring.py``, and a test runs both on the same cases).
 """
 
 from __future__ import annotations

@@ -11,12 +11,17 @@ program-aided format; the adapter's ``training_config.json`` counts the rows of 
 Rows are ``[question, answer, reasoning]`` as in the course, optionally with a fourth element
 naming where the row came from (``"cot-sample"``, ``"sft-sample"``); both forms are read.
 
+Training is :func:`train_model`, in five steps: load the base model, make the data, build the
+``Trainer`` (on the SFT adapter), train, save the adapter with its configs (:class:`RFTConfig` as
+``rft_config.json``).
+
 Command line: ``python -m solution.rft train`` and ``python -m solution.rft test``.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from unitconv.paths import data_dir
@@ -25,6 +30,7 @@ from .adapters import load_with_adapter
 from .arithmetic import parse_tagged_answer
 from .data import benchmark_on_valid
 from .sft import SFTModel
+from .training import LoraTrainingConfig
 
 MODEL_DIR = Path(__file__).resolve().parent / "rft_model"
 RUN_DIR = Path(__file__).resolve().parent.parent / "runs" / "rft"
@@ -34,10 +40,10 @@ SHARED_SPELLING_QUESTIONS = 0
 """Direct rows whose question writes a unit by a spelling another family shares ("ounces").
 
 None by default: the SFT adapter RFT starts from was trained with them
-(:data:`.sft.SHARED_SPELLING_QUESTIONS`).  Added here instead, on the earlier SFT adapter, 1000
-such rows lifted fresh accuracy by 0.006 but cost 4 questions of the independent set, the model
-reading a bare "ounces" as the fluid ounce next to grams instead of as the mass ounce next to
-litres (BENCHMARKS.md, "Shared spellings").
+(:data:`.sft.SHARED_SPELLING_QUESTIONS`).  Added here instead, on an earlier SFT adapter, such rows
+lifted fresh accuracy a little but cost questions of the independent set, the model reading a
+bare "ounces" as the fluid ounce next to grams instead of as the mass ounce next to litres
+(BENCHMARKS.md, "Shared spellings").
 """
 LEARNING_RATE = 1e-3
 """Half of SFT's: RFT continues from the SFT adapter and should not undo it."""
@@ -86,44 +92,69 @@ def exactly_right(reasoning: str, answer: float) -> bool:
     return abs(value - answer) <= 1e-3 * abs(answer)
 
 
-def train_model(output_dir: Path = MODEL_DIR, direct_questions: int = 1500, checkpoint: str | None = None,
-                rft_json: Path | None = None, sft_adapter: Path | None = None,
-                shared_spelling_questions: int = SHARED_SPELLING_QUESTIONS, **config_overrides) -> Path:
-    """Continue the SFT adapter on RFT chains plus ``direct_questions`` fresh direct-answer rows.
+@dataclass
+class RFTConfig:
+    """What the RFT adapter learns from besides the sampled chains; saved as ``rft_config.json`` beside it."""
 
-    ``shared_spelling_questions`` more direct rows write a unit by a spelling that names a unit
-    of another family too (:func:`.targets.shared_spelling_questions`), each reading equally often.
+    direct_questions: int = field(default=1500, metadata={"help": "fresh direct-answer rows mixed with the chains"})
+    shared_spelling_questions: int = field(default=SHARED_SPELLING_QUESTIONS, metadata={
+        "help": "direct rows writing a unit by a spelling two families share"})
 
-    ``rft_json`` defaults to ``data/rft.json``, ``sft_adapter`` to the package's ``sft_model/``;
-    ``output_dir`` must lie inside the package (:class:`.training.AdapterLocationError`).
+
+def training_data(config: RFTConfig, seed: int, rft_json: Path | None = None) -> tuple[list[tuple[str, str]], dict]:
+    """``(prompt, completion)`` pairs RFT trains on, shuffled with ``seed``, and the row count of each source.
+
+    The exactly right chains of ``rft_json`` (default ``data/rft.json``), ``direct_questions``
+    fresh direct-answer rows, and ``shared_spelling_questions`` direct rows writing a unit by a
+    spelling that names a unit of another family too (:func:`.targets.shared_spelling_questions`).
+    The prompts are the SFT prompt of the question alone, as when answering.
     """
     import random
     from collections import Counter
 
-    from unitconv import model_loader
-
     from .data import Dataset
-    from .sft import MODEL_DIR as SFT_DIR
     from .sft import sft_prompt, shared_spelling_pairs, training_pairs
-    from .training import LoraTrainingConfig, check_adapter_location, train_lora
 
-    check_adapter_location(output_dir, MODEL_DIR.parent)
-    config = LoraTrainingConfig(**config_overrides)
-    chains = rft_pairs(rft_json, with_source=True)
-    direct = [(q, completion, "direct") for q, completion in training_pairs(direct_questions, seed=DIRECT_SEED)]
-    rows = chains + direct
-    if shared_spelling_questions:
+    rows = rft_pairs(rft_json, with_source=True)
+    rows += [(q, completion, "direct") for q, completion in training_pairs(config.direct_questions, seed=DIRECT_SEED)]
+    if config.shared_spelling_questions:
         valid = {row[0] for row in Dataset("valid").data}
         rows += [(q, completion, "shared-spelling")
-                 for q, completion in shared_spelling_pairs(shared_spelling_questions, DIRECT_SEED, valid)]
-    random.Random(config.seed).shuffle(rows)
-    sources = dict(Counter(source for *_, source in rows))
-    print(f"training rows by source: {sources}", flush=True)
+                 for q, completion in shared_spelling_pairs(config.shared_spelling_questions, DIRECT_SEED, valid)]
+    random.Random(seed).shuffle(rows)
+    return [(sft_prompt(q), c) for q, c, _ in rows], dict(Counter(source for *_, source in rows))
+
+
+def train_model(config: RFTConfig | None = None, lora: LoraTrainingConfig | None = None,
+                output_dir: Path = MODEL_DIR, checkpoint: str | None = None, rft_json: Path | None = None,
+                sft_adapter: Path | None = None) -> Path:
+    """Continue the SFT adapter on :func:`training_data` and save it to ``output_dir``.
+
+    ``rft_json`` defaults to ``data/rft.json``, ``sft_adapter`` to the package's ``sft_model/``,
+    ``lora`` to the LoRA defaults at :data:`LEARNING_RATE`; ``output_dir`` must lie inside the
+    package (:class:`.training.AdapterLocationError`).
+    """
+    from unitconv import model_loader
+
+    from .sft import MODEL_DIR as SFT_DIR
+    from .training import check_adapter_location, lora_model, lora_trainer, save_trained
+
+    config, lora = config or RFTConfig(), lora or LoraTrainingConfig(learning_rate=LEARNING_RATE)
+    init_adapter = Path(sft_adapter or SFT_DIR)
+    check_adapter_location(output_dir, MODEL_DIR.parent)
+    # 1. Load the base model and its tokenizer.
     model = model_loader.load_model(checkpoint)
     tokenizer = model_loader.load_tokenizer(checkpoint)
-    return train_lora(model, tokenizer, [(sft_prompt(q), c) for q, c, _ in rows], config, RUN_DIR, Path(output_dir),
-                      init_adapter=sft_adapter or SFT_DIR, package_dir=MODEL_DIR.parent,
-                      metadata={"sources": sources})
+    # 2. Data: the sampled chains and fresh direct-answer rows, as SFT prompts and completions.
+    pairs, sources = training_data(config, lora.seed, rft_json)
+    print(f"training rows by source: {sources}", flush=True)
+    # 3. The SFT adapter on the model, trainable, and a Trainer over the pairs (the start loss measured).
+    run = lora_trainer(lora_model(model, lora, init_adapter), tokenizer, pairs, lora, RUN_DIR)
+    # 4. Train.
+    run.trainer.train()
+    # 5. Save the adapter, once its loss fell, with the LoRA config and this part's.
+    return save_trained(run, Path(output_dir), {"init_adapter": init_adapter.name, "sources": sources},
+                        files={"rft_config.json": asdict(config)})
 
 
 def test_model(max_question: int = 100, checkpoint: str | None = None) -> None:
@@ -132,13 +163,10 @@ def test_model(max_question: int = 100, checkpoint: str | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .training import LoraTrainingConfig, part_command_line
+    from .commands import part_command_line
 
-    part_command_line(argv, "Part 4: rejection-sampling fine-tuning", MODEL_DIR, train_model, load,
-                      {"direct_questions": (int, 1500, "fresh direct-answer rows mixed with the chains"),
-                       "shared_spelling_questions": (int, SHARED_SPELLING_QUESTIONS,
-                                                     "direct rows writing a unit by a spelling two families share")},
-                      defaults=LoraTrainingConfig(learning_rate=LEARNING_RATE))
+    part_command_line(argv, "Part 4: rejection-sampling fine-tuning", MODEL_DIR, train_model, load, RFTConfig,
+                      LoraTrainingConfig(learning_rate=LEARNING_RATE))
 
 
 if __name__ == "__main__":

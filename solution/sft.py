@@ -9,16 +9,21 @@ put in other words than the generator's (other phrasings, and unit spellings suc
 ``hrs`` or ``km/hr`` that the question reader knows), so that the model reads questions
 whoever wrote them.
 
+Training is :func:`train_model`, in five steps: load the base model, make the data, build the
+``Trainer``, train, save the adapter with its configs (:class:`SFTConfig` as ``sft_config.json``).
+
 Command line: ``python -m solution.sft train`` and ``python -m solution.sft test``.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .adapters import load_with_adapter
 from .base_llm import BaseLLM
 from .data import benchmark_on_valid
+from .training import LoraTrainingConfig
 
 MODEL_DIR = Path(__file__).resolve().parent / "sft_model"
 RUN_DIR = Path(__file__).resolve().parent.parent / "runs" / "sft"
@@ -26,16 +31,16 @@ TRAIN_COMMAND = "python -m solution.sft train"
 TRAIN_SEED = 31
 SHARED_SPELLING_QUESTIONS = 600
 """Rows writing "ounces" for the mass and for the fluid ounce equally often, on top of the generated
-questions, whose bare "ounces" is the fluid ounce only one time in five.  With them SFT went from
-0.962 to 0.986 on 1000 fresh questions and from 0.960 to 0.988 on the independent set
-(BENCHMARKS.md, "The committed adapters")."""
+questions, whose bare "ounces" is the fluid ounce only one time in five: without them the model
+reads a bare "ounces" as the fluid ounce too rarely (BENCHMARKS.md, "Figures behind the reference's
+choices")."""
 REWORDED_SHARE = 0.5
 PROMPT_PREFIX = "Q: "
 """Put before every question, in training and when answering.  Without it a question that starts with
 its quantity ("6 lb is how many metric tons?") puts the number at the sequence's first position,
 which a causal model uses as an attention sink and reads back badly: the adapter trained on bare
-questions wrote another quantity for 19 of its 25 wrong answers on 400 fresh questions (0.9375);
-with this prefix at answer time alone the same adapter scored 0.98 (``BENCHMARKS.md``)."""
+questions wrote another quantity for most of its wrong answers (BENCHMARKS.md, "Figures behind the
+reference's choices")."""
 
 
 def sft_prompt(question: str) -> str:
@@ -48,8 +53,9 @@ class SFTModel(BaseLLM):
 
     BATCH_SIZE = 128
     """Prompts per micro-batch: the bare questions are short, so a decoding step costs about the same
-    for 32 or 130 of them, and fewer micro-batches mean fewer steps (130 questions: 17.9 s against
-    33.5 s in batches of 32, ``benchmarks/generation_throughput.py --part sft``)."""
+    for 32 or 130 of them, and fewer micro-batches mean fewer steps (measured with
+    ``benchmarks/generation_throughput.py --part sft``; BENCHMARKS.md, "Figures behind the reference's
+    choices")."""
 
     def __init__(self, checkpoint: str | None = None, **kwargs):
         kwargs.setdefault("max_new_tokens", 40)
@@ -98,28 +104,50 @@ def shared_spelling_pairs(count: int, seed: int, exclude: set[str]) -> list[tupl
             if q.text not in exclude]
 
 
-def train_model(output_dir: Path = MODEL_DIR, questions: int = 4000, reworded_share: float = REWORDED_SHARE,
-                checkpoint: str | None = None, shared_spelling_questions: int = SHARED_SPELLING_QUESTIONS,
-                **config_overrides) -> Path:
-    """Train the SFT adapter on ``questions`` generated questions and save it to ``output_dir``.
+@dataclass
+class SFTConfig:
+    """What the SFT adapter learns from; saved as ``sft_config.json`` beside the adapter."""
 
-    ``shared_spelling_questions`` more rows write "ounces" for the mass and the fluid ounce
-    equally often (:func:`.targets.shared_spelling_questions`).
+    questions: int = field(default=4000, metadata={"help": "generated training questions"})
+    reworded_share: float = field(default=REWORDED_SHARE, metadata={"help": "share of them put in other words"})
+    shared_spelling_questions: int = field(default=SHARED_SPELLING_QUESTIONS,
+                                           metadata={"help": 'more rows writing "ounces" for either ounce'})
+
+
+def training_data(config: SFTConfig) -> list[tuple[str, str]]:
+    """``(prompt, completion)`` pairs SFT trains on: generated questions, then the shared-spelling rows.
+
+    The prompts are :func:`sft_prompt` of the questions, as when answering.
     """
+    from .data import Dataset
+
+    rows = training_pairs(config.questions, reworded_share=config.reworded_share)
+    if config.shared_spelling_questions:
+        valid = {row[0] for row in Dataset("valid").data}
+        rows += shared_spelling_pairs(config.shared_spelling_questions, TRAIN_SEED, valid)
+    return [(sft_prompt(q), completion) for q, completion in rows]
+
+
+def train_model(config: SFTConfig | None = None, lora: LoraTrainingConfig | None = None,
+                output_dir: Path = MODEL_DIR, checkpoint: str | None = None) -> Path:
+    """Train the SFT adapter on :func:`training_data` and save it to ``output_dir`` (inside the package)."""
     from unitconv import model_loader
 
-    from .data import Dataset
-    from .training import LoraTrainingConfig, train_lora
+    from .training import check_adapter_location, lora_model, lora_trainer, save_trained
 
-    config = LoraTrainingConfig(**config_overrides)
+    config, lora = config or SFTConfig(), lora or LoraTrainingConfig()
+    check_adapter_location(output_dir, MODEL_DIR.parent)
+    # 1. Load the base model and its tokenizer.
     model = model_loader.load_model(checkpoint)
     tokenizer = model_loader.load_tokenizer(checkpoint)
-    rows = training_pairs(questions, reworded_share=reworded_share)
-    if shared_spelling_questions:
-        valid = {row[0] for row in Dataset("valid").data}
-        rows += shared_spelling_pairs(shared_spelling_questions, TRAIN_SEED, valid)
-    pairs = [(sft_prompt(q), completion) for q, completion in rows]
-    return train_lora(model, tokenizer, pairs, config, RUN_DIR, Path(output_dir))
+    # 2. Data: prompts of generated questions, and their program-aided answers.
+    pairs = training_data(config)
+    # 3. A fresh LoRA adapter on the model, and a Trainer over the pairs (the start loss measured).
+    run = lora_trainer(lora_model(model, lora), tokenizer, pairs, lora, RUN_DIR)
+    # 4. Train.
+    run.trainer.train()
+    # 5. Save the adapter, once its loss fell, with the LoRA config and this part's.
+    return save_trained(run, Path(output_dir), {"init_adapter": None}, files={"sft_config.json": asdict(config)})
 
 
 def test_model(max_question: int = 100, checkpoint: str | None = None) -> None:
@@ -128,13 +156,9 @@ def test_model(max_question: int = 100, checkpoint: str | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .training import part_command_line
+    from .commands import part_command_line
 
-    part_command_line(argv, "Part 3: LoRA SFT", MODEL_DIR, train_model, load,
-                      {"questions": (int, 4000, "generated training questions"),
-                       "reworded_share": (float, REWORDED_SHARE, "share of them put in other words"),
-                       "shared_spelling_questions": (int, SHARED_SPELLING_QUESTIONS,
-                                                     "more rows writing \"ounces\" for either ounce")})
+    part_command_line(argv, "Part 3: LoRA SFT", MODEL_DIR, train_model, load, SFTConfig)
 
 
 if __name__ == "__main__":

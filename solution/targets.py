@@ -41,7 +41,7 @@ def per_unit_answer(question: str, answer: float) -> str | None:
     pair, or when the expression is off the stored answer by more than 1e-4 (more than the values'
     rounding: a misread unit, such as a mass ounce for a fluid one, is off by 4% or more).
     """
-    from .worked_examples import quantity_of, unit_pair
+    from .unit_reader import quantity_of, unit_pair
 
     quantity, pair = quantity_of(question), unit_pair(question)
     if not quantity or pair.source is None or pair.target is None:
@@ -101,7 +101,7 @@ def reworded(question: Question, rng: random.Random, quantity: int | None = None
     the reader's: ``in``, ``hrs``, ``km/hr``, ``cm³``...), half the time one the generator never
     writes, with no agreement of number ("1 inches", "5 foot").
     """
-    from .worked_examples import reader_spellings
+    from .unit_reader import reader_spellings
 
     def spelled(unit: Unit) -> str:
         usual = sorted(unit.spellings())
@@ -136,7 +136,8 @@ def shared_spelling_questions(count: int, rng: random.Random) -> list[Question]:
     the mass ounce), in the generator's and the training phrasings, the unit on either side.
     Generated questions write "ounces" for the fluid ounce about one time in five they write it
     for the mass ounce, and a model trained on them reads a bare "ounces" as mass next to litres
-    too (10 of RFT's 13 wrong answers on 1000 fresh questions, 2026-12-07).
+    too (most of RFT's wrong answers on fresh questions once; BENCHMARKS.md, "Figures behind the
+    reference's choices").
     """
     shared = shared_spellings()
     readings = sorted({unit for units in shared.values() for unit in units}, key=lambda u: (u.family, u.pint_expr))

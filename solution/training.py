@@ -2,9 +2,11 @@
 
 Examples are ``prompt`` + ``completion`` pairs tokenized separately and concatenated, so the
 prompt's tokens at training time are exactly those the model sees at answer time; labels are
--100 on the prompt so only the completion is learned.  Training runs with the transformers
-``Trainer``; its checkpoints and tensorboard logs go to a run folder, and only the final
-adapter is saved into the package.
+-100 on the prompt so only the completion is learned.  A part trains in steps it names itself
+(:func:`solution.sft.train_model`): :func:`lora_model` puts the adapter on the loaded model,
+:func:`lora_trainer` builds the transformers ``Trainer`` (tensorboard logs to a run folder),
+``trainer.train()`` trains, and :func:`save_trained` saves only the final adapter into the
+package; :func:`train_lora` is the same steps in one call.
 
 Every run reports what it did (trainable parameters, share of supervised label positions, loss
 at start and end, where the adapter went and its size) and refuses two silent failures with a
@@ -14,12 +16,10 @@ outside the package it belongs to (checked before training starts).
 
 from __future__ import annotations
 
-import argparse
-import json
-import shutil
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from .adapters import folder_megabytes, save_adapter
 
 IGNORE_INDEX = -100
 MIN_RELATIVE_DROP = 1e-3
@@ -174,18 +174,104 @@ def probe_loss(model, examples: list[dict], collator, count: int = LOSS_PROBE_EX
     return total / max(tokens, 1)
 
 
-def folder_megabytes(folder: Path) -> float:
-    """Size of the files in ``folder`` in MB (10**6 bytes)."""
-    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file()) / 1e6
+def lora_model(model, config: LoraTrainingConfig, init_adapter: Path | None = None):
+    """``model`` wrapped with a fresh LoRA adapter on every linear layer, or continuing ``init_adapter``.
+
+    The seed is set first, so a fresh adapter starts from the same weights every run.
+    """
+    from transformers import set_seed
+
+    set_seed(config.seed)
+    if init_adapter is None:
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, target_modules="all-linear", bias="none",
+                          task_type="CAUSAL_LM", lora_dropout=0.0)
+        model = get_peft_model(model, lora)
+    else:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True)
+    if config.gradient_checkpointing:
+        model.enable_input_require_grads()
+    return model
 
 
-def add_lora(model, config: LoraTrainingConfig):
-    """Wrap ``model`` with a fresh LoRA adapter on every linear layer."""
-    from peft import LoraConfig, get_peft_model
+@dataclass
+class LoraRun:
+    """A ``Trainer`` ready to train, with what :func:`save_trained` needs to check and save its result."""
 
-    lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, target_modules="all-linear", bias="none",
-                      task_type="CAUSAL_LM", lora_dropout=0.0)
-    return get_peft_model(model, lora)
+    trainer: object
+    tokenizer: object
+    examples: list[dict]
+    collator: object
+    config: LoraTrainingConfig
+    run_dir: Path
+    start_loss: float
+    losses: object  # the callback that records each logged loss
+
+
+def lora_trainer(model, tokenizer, pairs: list[tuple[str, str]], config: LoraTrainingConfig,
+                 run_dir: Path) -> LoraRun:
+    """A transformers ``Trainer`` over ``(prompt, completion)`` pairs, its start loss measured.
+
+    Prints what training will do (:func:`describe_examples`); checkpoints are not saved and
+    tensorboard logs go to ``run_dir``.
+    """
+    import math
+
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+
+    examples = [tokenize_example(tokenizer, p, c, config.max_length) for p, c in pairs]
+    if not examples:
+        raise TrainingDataError("no training examples")
+    print(describe_examples(tokenizer, examples, model), flush=True)
+    tokenizer.padding_side = "right"
+    steps = math.ceil(len(examples) / config.batch_size) * config.epochs
+    arguments = TrainingArguments(
+        output_dir=str(run_dir), report_to=["tensorboard"], per_device_train_batch_size=config.batch_size,
+        num_train_epochs=config.epochs, learning_rate=config.learning_rate, lr_scheduler_type="linear",
+        warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
+        logging_steps=max(1, min(5, int(steps) // 3)),  # several losses even on a short run
+        logging_first_step=True,  # the start loss is the first step's own
+        save_strategy="no", seed=config.seed, gradient_checkpointing=config.gradient_checkpointing,
+        use_cpu=next(model.parameters()).device.type == "cpu",  # train where the model was loaded
+        dataloader_num_workers=0, disable_tqdm=False, remove_unused_columns=False,
+        train_sampling_strategy="group_by_length",  # batches of similar length waste less compute on padding
+    )
+    losses = _loss_recorder()
+    collator = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX, padding=True)
+    start = probe_loss(model, examples, collator)
+    trainer = Trainer(model=model, args=arguments, train_dataset=examples, data_collator=collator, callbacks=[losses])
+    return LoraRun(trainer, tokenizer, examples, collator, config, Path(run_dir), start, losses)
+
+
+def save_trained(run: LoraRun, adapter_dir: Path, metadata: dict | None = None,
+                 files: dict[str, dict] | None = None) -> Path:
+    """Check that the loss fell, then replace ``adapter_dir`` with the trained adapter; returns ``adapter_dir``.
+
+    The start and end loss are measured on the same training examples before and after training
+    (:func:`probe_loss`).  A loss that did not fall raises :class:`LossDidNotFallError`, leaves
+    the adapter that was in ``adapter_dir`` as it was and keeps the new one in the run folder for a
+    look.  ``training_config.json`` holds the LoRA config, the example count, the losses and
+    ``metadata``; ``files`` are more JSON files saved beside the adapter (a part's own config).
+    """
+    model, tokenizer = run.trainer.model, run.tokenizer
+    after = probe_loss(model, run.examples, run.collator)
+    tokenizer.padding_side = "left"
+    logged = ", ".join(f"{loss:.4f}" for loss in run.losses.losses[:1] + run.losses.losses[-1:])
+    print(f"loss: start {run.start_loss:.4f}, end {after:.4f} (on {min(len(run.examples), LOSS_PROBE_EXAMPLES)} "
+          f"training examples before and after; first and last logged step: {logged})", flush=True)
+    described = {**asdict(run.config), "examples": len(run.examples)}
+    try:
+        start, end = check_loss_fell([run.start_loss, after])
+    except LossDidNotFallError as error:
+        kept = run.run_dir / "adapter-loss-did-not-fall"
+        save_adapter(model, kept, {**described, "start_loss": run.start_loss, "end_loss": after})
+        raise LossDidNotFallError(f"{error}; this run's adapter is kept for a look in {kept}") from None
+    save_adapter(model, adapter_dir, {**described, **(metadata or {}), "start_loss": start, "end_loss": end}, files)
+    print(f"adapter saved to {Path(adapter_dir).resolve()} ({folder_megabytes(adapter_dir):.2f} MB)", flush=True)
+    return adapter_dir
 
 
 def train_lora(model, tokenizer, pairs: list[tuple[str, str]], config: LoraTrainingConfig,
@@ -193,138 +279,15 @@ def train_lora(model, tokenizer, pairs: list[tuple[str, str]], config: LoraTrain
                package_dir: Path | None = None, metadata: dict | None = None) -> Path:
     """Train a LoRA adapter on ``(prompt, completion)`` pairs and save only the adapter.
 
-    ``run_dir`` receives tensorboard logs (under ``runs/``); ``adapter_dir`` is replaced by the final adapter,
-    its tokenizer-free config and ``training_config.json`` (``config``, the example count, the
-    start and end loss, and ``metadata``).  With ``init_adapter``, training continues from that
-    adapter instead of a fresh one.  With ``package_dir``, an ``adapter_dir`` outside it is refused
-    before training.  The start and end loss are measured on the same training examples before and
-    after training (:func:`probe_loss`); a loss that did not fall raises
-    :class:`LossDidNotFallError`, leaves the adapter that was in ``adapter_dir`` as it was and keeps
-    the new one in ``run_dir`` for a look.  Returns ``adapter_dir``.
+    The steps in one call: :func:`lora_model`, :func:`lora_trainer`, ``train()``,
+    :func:`save_trained`.  With ``init_adapter``, training continues from that adapter instead of a
+    fresh one.  With ``package_dir``, an ``adapter_dir`` outside it is refused before training.
+    ``metadata`` goes into ``training_config.json``.  Returns ``adapter_dir``.
     """
-    import math
-
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
-
     if package_dir is not None:
         check_adapter_location(adapter_dir, package_dir)
-    on_cpu = next(model.parameters()).device.type == "cpu"  # train where the model was loaded (UNITCONV_DEVICE)
-    set_seed(config.seed)
-    examples = [tokenize_example(tokenizer, p, c, config.max_length) for p, c in pairs]
-    if not examples:
-        raise TrainingDataError("no training examples")
-    if init_adapter is None:
-        model = add_lora(model, config)
-    else:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True)
-    if config.gradient_checkpointing:
-        model.enable_input_require_grads()
-    print(describe_examples(tokenizer, examples, model), flush=True)
-
-    tokenizer.padding_side = "right"
-    steps = math.ceil(len(examples) / config.batch_size) * config.epochs
-    arguments = TrainingArguments(
-        output_dir=str(run_dir),
-        report_to=["tensorboard"],
-        per_device_train_batch_size=config.batch_size,
-        num_train_epochs=config.epochs,
-        learning_rate=config.learning_rate,
-        lr_scheduler_type="linear",
-        warmup_steps=config.warmup_steps,
-        weight_decay=config.weight_decay,
-        logging_steps=max(1, min(5, int(steps) // 3)),  # several losses even on a short run
-        logging_first_step=True,  # the start loss is the first step's own
-        save_strategy="no",
-        seed=config.seed,
-        gradient_checkpointing=config.gradient_checkpointing,
-        use_cpu=on_cpu,
-        dataloader_num_workers=0,
-        disable_tqdm=False,
-        remove_unused_columns=False,
-        train_sampling_strategy="group_by_length",  # batches of similar length waste less compute on padding
-    )
-    losses = _loss_recorder()
-    collator = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX, padding=True)
-    before = probe_loss(model, examples, collator)
-    trainer = Trainer(model=model, args=arguments, train_dataset=examples, data_collator=collator, callbacks=[losses])
-    trainer.train()
-    after = probe_loss(model, examples, collator)
-    tokenizer.padding_side = "left"
-    logged = ", ".join(f"{loss:.4f}" for loss in losses.losses[:1] + losses.losses[-1:])
-    print(f"loss: start {before:.4f}, end {after:.4f} (on {min(len(examples), LOSS_PROBE_EXAMPLES)} training "
-          f"examples before and after; first and last logged step: {logged})", flush=True)
-    try:
-        start, end = check_loss_fell([before, after])
-    except LossDidNotFallError as error:
-        kept = Path(run_dir) / "adapter-loss-did-not-fall"
-        save_adapter(model, kept, {**asdict(config), "examples": len(examples), "start_loss": before,
-                                   "end_loss": after})
-        raise LossDidNotFallError(f"{error}; this run's adapter is kept for a look in {kept}") from None
-    save_adapter(model, adapter_dir, {**asdict(config), "examples": len(examples),
-                                      "init_adapter": Path(init_adapter).name if init_adapter else None,
-                                      "start_loss": start, "end_loss": end, **(metadata or {})})
-    print(f"adapter saved to {Path(adapter_dir).resolve()} ({folder_megabytes(adapter_dir):.2f} MB)", flush=True)
-    return adapter_dir
-
-
-def save_adapter(model, adapter_dir: Path, metadata: dict) -> None:
-    """Replace ``adapter_dir`` with the adapter weights, its config and the training config.
-
-    The new adapter is written beside the old one (``NAME.saving``) and swapped in with two
-    renames, so an interruption never leaves half an adapter: at worst the old one waits as
-    ``NAME.old`` during the instant between the renames.
-    """
-    adapter_dir = Path(adapter_dir)
-    staging = adapter_dir.with_name(adapter_dir.name + ".saving")
-    retired = adapter_dir.with_name(adapter_dir.name + ".old")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.rmtree(retired, ignore_errors=True)
-    model.save_pretrained(staging)
-    (staging / "training_config.json").write_text(json.dumps(metadata, indent=2) + "\n")
-    (staging / "README.md").unlink(missing_ok=True)
-    if adapter_dir.exists():
-        adapter_dir.rename(retired)
-    staging.rename(adapter_dir)
-    shutil.rmtree(retired, ignore_errors=True)
-
-
-def part_command_line(argv: list[str] | None, description: str, model_dir: Path, train: Callable[..., Path],
-                      load: Callable, options: dict[str, tuple[type, object, str]],
-                      defaults: LoraTrainingConfig | None = None) -> None:
-    """``python -m solution.PART train|test`` for a fine-tuned part (SFT and RFT share it).
-
-    ``train`` takes ``output_dir``, the part's own ``options`` (name -> type, default, help) and
-    every :class:`LoraTrainingConfig` field (one ``--field`` option each, defaults from
-    ``defaults``); ``test`` prints the saved adapter's accuracy on ``valid[:N]``.  A
-    :class:`TrainingCheckError` (an ``--output-dir`` outside the package, a loss that did not
-    fall) ends the command with its one-line message and exit status 1, no traceback.
-    """
-    from .data import benchmark_on_valid
-
-    defaults = defaults or LoraTrainingConfig()
-    parser = argparse.ArgumentParser(description=description)
-    commands = parser.add_subparsers(dest="command", required=True)
-    trainer = commands.add_parser("train", help=f"train and save the adapter to {model_dir}")
-    trainer.add_argument("--output-dir", type=Path, default=model_dir)
-    for name, (kind, default, text) in options.items():
-        trainer.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default, help=text)
-    for item in fields(LoraTrainingConfig):
-        flag, default = f"--{item.name.replace('_', '-')}", getattr(defaults, item.name)
-        if isinstance(default, bool):
-            trainer.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
-                                 help=item.metadata.get("help"))
-        else:
-            trainer.add_argument(flag, type=type(default), default=default, help=item.metadata.get("help"))
-    tester = commands.add_parser("test", help="accuracy of the saved adapter on valid[:N]")
-    tester.add_argument("--max-question", type=int, default=100)
-    args = vars(parser.parse_args(argv))
-    if args.pop("command") == "train":
-        try:
-            check_adapter_location(args["output_dir"], Path(model_dir).parent)
-            train(**args)
-        except TrainingCheckError as error:
-            raise SystemExit(f"error: {error}") from None
-    else:
-        benchmark_on_valid(load(), args["max_question"])
+    model = lora_model(model, config, init_adapter)
+    run = lora_trainer(model, tokenizer, pairs, config, run_dir)
+    run.trainer.train()
+    return save_trained(run, adapter_dir, {"init_adapter": Path(init_adapter).name if init_adapter else None,
+                                           **(metadata or {})})

@@ -6,7 +6,8 @@ grader process; what the detectors need from inside a worker is recorded by
 :mod:`grader_plugin.worker.recorder` and measured by :mod:`grader_plugin.worker.probe`.
 
 - :mod:`.static_scan` (``grader_scan_submission``): reads the hand-in's source as syntax trees
-  (rules in :mod:`.ast_rules`, analyses in :mod:`.ast_analysis`) for dataset reads,
+  (rules in :mod:`.ast_rules`, analyses in :mod:`.ast_analysis`, the lines grading can run in
+  :mod:`.reach`: warnings on lines it never runs are dropped, flags never) for dataset reads,
   question-to-answer tables, encoded data blobs, run-time replacement of the answering methods,
   use of the grader's own modules, exits, network and subprocess use.
 - :mod:`.dynamic` (``grader_scan_part``): judges what the worker's recorder saw (file opens,

@@ -24,6 +24,12 @@ lowered to ``warn``: training and evaluation scripts may read data; only the ans
 may not.  A table built from data rows is a flag when the answering path builds or uses it, or
 when its module reads the graded split; otherwise a warning.
 
+A warning is reported only where grading can run the code: the module-level code of what the
+package's imports reach and the functions that reached code names (:mod:`.reach`).  A training
+script nothing imports, a ``train_model`` nothing reached calls and a ``__main__`` block are
+left out: their warnings are noise.  Flags are reported wherever they are.  Where the source
+reaches code by a computed name (``importlib``, ``exec``, ...), every warning is reported.
+
 Source only shows that code exists, not that it ran: every ``flag`` here needs confirmation
 (``Finding.needs_confirmation``).  It zeroes a part only when a run-time detector (the dynamic
 audit, the behavioural probes) flags the same part, and is otherwise reported as "present, not
@@ -46,6 +52,7 @@ from grader_plugin.handin import bounded
 from grader_plugin.handin.contract import ENTRY_POINTS
 from grader_plugin.handin.vendoring import is_carried_core
 from grader_plugin.integrity.ast_rules import RuleVisitor
+from grader_plugin.integrity.reach import reached_lines
 from grader_plugin.results import Finding
 
 DETECTOR = "static scan"
@@ -53,8 +60,12 @@ UNSCANNABLE = f"{DETECTOR}: unscannable"
 PART_MODULES = tuple(name for name in ENTRY_POINTS if name != "base")
 
 
-def scan_source(source: str, filename: str) -> list[Finding]:
-    """Findings of every rule over one Python file; ``filename`` is how findings name it."""
+def scan_source(source: str, filename: str, reached: set[int] | None = None) -> list[Finding]:
+    """Findings of every rule over one Python file; ``filename`` is how findings name it.
+
+    ``reached``: the lines grading can run (:func:`.reach.reached_lines`); a warning on any other
+    line is left out.  None: every line counts as reached.
+    """
     try:
         tree = bounded.parse_python(source, filename)
         with bounded.recursion_room(bounded.MAX_SYNTAX_DEPTH):
@@ -75,6 +86,8 @@ def scan_source(source: str, filename: str) -> list[Finding]:
         else:
             found.append(("answer-table", "warn", node.lineno,
                           f"{what}, not used when answering (fine in training scripts)"))
+    if reached is not None:
+        found = [item for item in found if item[1] != "warn" or item[2] in reached]
     lines = source.splitlines()
     first: dict[tuple[str, str], tuple[int, str]] = {}
     places: dict[tuple[str, str], list[int]] = {}
@@ -101,14 +114,17 @@ def unscannable(filename: str, why: str) -> Finding:
                    f"answer tables, data reads or patched methods", severity="unchecked", file=filename)
 
 
-def scan_folder(folder: Path) -> list[Finding]:
+def scan_folder(folder: Path, entry_points: dict[str, str] | None = None) -> list[Finding]:
     """Findings over every ``.py`` file under ``folder`` (named relative to its parent).
+
+    Warnings only where grading can run the code (:func:`.reach.reached_lines`, from the package's
+    imports and its ``entry_points``, as declared in ``grader.toml``): a training script's are noise.
 
     An exact copy of a module of the project's core that a bundle carries (``PKG/unitconv/``,
     :func:`grader_plugin.handin.vendoring.is_carried_core`) is the grader's own code, not the hand-in's:
     it is not scanned.
     """
-    findings = []
+    findings, reach = [], reached_lines(folder, entry_points)
     for path in sorted(Path(folder).rglob("*.py")):
         if "__pycache__" in path.parts:
             continue
@@ -126,7 +142,7 @@ def scan_folder(folder: Path) -> list[Finding]:
         text = data.decode("utf-8", errors="replace")
         if is_carried_core(path.relative_to(folder), text):
             continue
-        findings.extend(scan_source(text, shown))
+        findings.extend(scan_source(text, shown, None if reach is None else reach.get(shown, set())))
     return findings
 
 
@@ -146,7 +162,7 @@ def part_of(file: str, package: str, declared: dict[str, str]) -> str | None:
 def grader_scan_submission(submission):
     """Static findings of every file; a finding in a part's own module concerns that part only."""
     found = []
-    for finding in scan_folder(submission.folder):
+    for finding in scan_folder(submission.folder, submission.entry_points):
         part = part_of(finding.file, submission.package, submission.entry_points or {})
         found.append(dataclasses.replace(finding, part=part) if part else finding)
     return found

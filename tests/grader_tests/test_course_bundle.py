@@ -23,7 +23,7 @@ from grader_plugin.handin.bundle import BundleError, make_bundle
 from grader_plugin.handin.vendoring import is_carried_core
 
 ROOT = Path(__file__).resolve().parents[2]
-COURSE_RULES = ROOT / "tests" / "course_rules.py"
+COURSE_RULES = ROOT / "tools" / "course_rules.py"
 CARRIED = {"__init__", "course", "model_loader", "paths", "questions", "unit_names", "units"}
 """Core modules the reference needs (directly, in functions, or through other core modules)."""
 HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"

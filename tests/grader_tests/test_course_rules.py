@@ -1,4 +1,4 @@
-"""The course's grading rules (``tests/course_rules.py``, run the course's way, without this project) and
+"""The course's grading rules (``tools/course_rules.py``, run the course's way, without this project) and
 ours give the same points per part on the course-layout fixtures, wherever the course's rules give points.
 
 On the tiny model the course's loss bounds (set for SmolLM2-360M) give the generation parts no
@@ -55,6 +55,7 @@ IN_CI = ("config_only", "other_base_adapter", "unserved_hub_id")
 way these do and differ in answering, run under ``-m slow`` and in ``benchmarks/course_layout.py``."""
 
 
+@pytest.mark.workers
 @pytest.mark.parametrize("name", [name if name in IN_CI else pytest.param(name, marks=pytest.mark.slow)
                                   for name in FIXTURES if name not in GENERATION_ONLY])
 def test_course_rules_and_ours_agree_on_every_accuracy_part(name, tmp_path, tiny_model_dir, served):

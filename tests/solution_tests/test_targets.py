@@ -53,19 +53,14 @@ def test_a_stored_row_is_written_per_unit_only_when_the_units_read_give_its_answ
     assert per_unit_answer("How many in 5?", 5.0) is None, "no units read"
 
 
-def test_sft_and_rft_train_on_the_prompts_they_answer(monkeypatch):
+def test_sft_and_rft_train_on_the_prompts_they_answer():
     """Both adapters see ``sft_prompt(question)`` in training, the prompt ``format_prompt`` gives."""
-    from solution import rft, sft, training
-    from unitconv import model_loader
+    from solution import rft, sft
 
-    captured = {}
-    monkeypatch.setattr(model_loader, "load_model", lambda checkpoint=None: None)
-    monkeypatch.setattr(model_loader, "load_tokenizer", lambda checkpoint=None: None)
-    monkeypatch.setattr(training, "train_lora", lambda model, tokenizer, pairs, *args, **kwargs:
-                        captured.setdefault("pairs", []).extend(pairs))
-    sft.train_model(questions=6)
-    rft.train_model(direct_questions=3, rft_json=data_dir() / "rft.json")
-    prompts = [prompt for prompt, _ in captured["pairs"]]
+    pairs = sft.training_data(sft.SFTConfig(questions=6, shared_spelling_questions=2))
+    rft_pairs, sources = rft.training_data(rft.RFTConfig(direct_questions=3), 1234, data_dir() / "rft.json")
+    assert sources["direct"] == 3 and sum(sources.values()) == len(rft_pairs)
+    prompts = [prompt for prompt, _ in pairs + rft_pairs]
     assert len(prompts) > 9 and all(prompt.startswith(sft.PROMPT_PREFIX) for prompt in prompts)
     question = prompts[0][len(sft.PROMPT_PREFIX):]
     assert sft.SFTModel.format_prompt(None, question) == prompts[0] == sft.sft_prompt(question)

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from solution.arithmetic import parse_tagged_answer
-from solution.worked_examples import _UNITS_BY_SPELLING, ExampleBank, quantity_of, unit_pair, worked_answer
+from solution.unit_reader import _UNITS_BY_SPELLING, quantity_of, unit_pair
+from solution.worked_examples import ExampleBank, worked_answer
 from unitconv.questions import PHRASINGS, make_questions
 from unitconv.unit_names import UNITS
 
@@ -166,8 +167,8 @@ def test_rows_without_a_single_quantity_are_not_examples():
 
 
 def test_choosing_examples_does_not_import_a_unit_library():
-    code = ("import sys, solution.cot, solution.worked_examples as w; "
-            "w.unit_pair('Convert 3 kg to g.'); print('pint' in sys.modules)")
+    code = ("import sys, solution.cot, solution.unit_reader as r; "
+            "r.unit_pair('Convert 3 kg to g.'); print('pint' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 

@@ -21,7 +21,7 @@ the mask's sum, which gives the mean back).  Every model passes the 380M paramet
 Each part scores ``int(points * score + 0.5)``; any exception scores 0 and its type name is kept.
 The course's time limits (on its GPUs) are recorded, and only enforced with ``--enforce-time-limits``.
 
-Usage: ``python tests/course_rules.py SUBMISSION [--data DIR] [--questions N] [--generate-questions N]
+Usage: ``python tools/course_rules.py SUBMISSION [--data DIR] [--questions N] [--generate-questions N]
 [--loss-bounds LOW HIGH] [--parts generate,cot] [--hide-module NAME] --json OUT``
 """
 
