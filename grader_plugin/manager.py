@@ -88,13 +88,15 @@ def call_each(pm: pluggy.PluginManager, hook: str, arguments: Callable[[str], di
     gets its own ``register`` callback, extra questions are marked with their plugin) or where one
     plugin's failure must cost only its own answer: an exception is caught and returned as that
     plugin's :attr:`HookAnswer.error`.  ``arguments(plugin_name)`` gives a plugin its own keyword
-    arguments (default: ``kwargs``).  Wrappers are refused: called this way they would never wrap.
+    arguments (default: ``kwargs``).  A wrapper is answered with an error (called this way it
+    would never wrap), like an implementation that raised.
     """
     answers = []
     for impl in reversed(getattr(pm.hook, hook).get_hookimpls()):
         if impl.hookwrapper or getattr(impl, "wrapper", False):
-            raise TypeError(f"plugin {impl.plugin_name}: {hook} may not be a hook wrapper; "
-                            f"the grader calls each of its implementations on its own")
+            refused = TypeError(f"{hook} may not be a hook wrapper: the grader calls each implementation on its own")
+            answers.append(HookAnswer(impl.plugin_name, error=refused))
+            continue
         given = arguments(impl.plugin_name) if arguments is not None else kwargs
         try:
             value = impl.function(**{name: given[name] for name in impl.argnames})

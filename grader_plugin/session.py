@@ -251,7 +251,7 @@ class GradingSession:
         name = self.submission.package if self.submission else str(self.settings.path)
         parts = [self.results[c.name] if c.name in self.results else self._refused_result(c)
                  for c in self.selected if c.name in self.results or self.refused]
-        not_graded = [c.name for c in self.selected if c.name not in self.results]
+        not_graded = [] if self.refused else [c.name for c in self.selected if c.name not in self.results]
         detectors = [
             self.pm.get_name(p)
             for p in self.pm.get_plugins()

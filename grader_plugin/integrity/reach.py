@@ -3,10 +3,10 @@
 Grader side.  Grading imports the package (its ``__init__.py``, the parts' modules and ``data``)
 and calls the entry points (``load``, ``BaseLLM``, the answering methods, ``data.benchmark``).
 What that can run is the module-level code of every module those imports reach, and every
-function whose name reached code mentions (by name, across the package: an over-estimate, never
-an under-estimate).  A module nothing imports (a training script, ``__main__.py``), a function
-nothing reached names (``train_model``) and an ``if __name__ == "__main__":`` block never run
-when graded.
+function whose name reached code mentions (by name, across the package), every decorated function
+and every method of a class in those modules: an over-estimate, never an under-estimate.  A
+module nothing imports (a training script, ``__main__.py``), a function nothing reached names
+(``train_model``) and an ``if __name__ == "__main__":`` block never run when graded.
 
 The static scan reports a warning only where it is reached (:mod:`.static_scan`): a warning
 about a training script reading training data is noise.  Flags never depend on reach.  Where the
@@ -148,6 +148,16 @@ def _local(imported: str, package: str, modules: dict) -> set[str]:
     return {".".join(parts[:n]) for n in range(1, len(parts) + 1)} & set(modules)
 
 
+def _functions_reached(tree: ast.Module, names: set[str]) -> list[ast.AST]:
+    """The functions of an imported module that grading may call: those reached code names, dunders,
+    every decorated function (a decorator can register it under another name) and every method of a
+    class (frameworks call methods by their own names, ``forward`` through ``module(x)``)."""
+    in_class = {id(child) for node in ast.walk(tree) if isinstance(node, ast.ClassDef) for child in node.body}
+    return [node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and (node.name in names or (node.name.startswith("__") and node.name.endswith("__"))
+                 or node.decorator_list or id(node) in in_class)]
+
+
 def reached_lines(folder: Path, entry_points: dict[str, str] | None = None) -> dict[str, set[int]] | None:
     """File (as findings name it) -> the lines grading can run; None when reach cannot be established."""
     folder, package = Path(folder), Path(folder).name
@@ -168,9 +178,7 @@ def reached_lines(folder: Path, entry_points: dict[str, str] | None = None) -> d
             return None
         names |= {n for name in imported for n in modules[name][1].names}
         more = {m for name in imported for i in modules[name][1].imports for m in _local(i, package, modules)}
-        reach = {id(node) for name in imported | more for node in ast.walk(modules[name][1].tree)
-                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-                 and (node.name in names or (node.name.startswith("__") and node.name.endswith("__")))}
+        reach = {id(node) for name in imported | more for node in _functions_reached(modules[name][1].tree, names)}
         if more <= imported and reach <= functions:
             break
         imported |= more

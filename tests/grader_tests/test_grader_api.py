@@ -99,6 +99,7 @@ class _ProbingDetector:
         return []
 
 
+@pytest.mark.workers
 def test_a_third_party_detector_starts_a_worker_through_the_context():
     session = _session(_ProbingDetector(), parts=("sft",), questions=2)
     session.open()
@@ -128,6 +129,7 @@ def test_the_grader_and_the_reference_check_answers_alike(answer, expected):
     assert is_correct(answer, expected) == is_answer_valid(answer, expected)
 
 
+@pytest.mark.workers
 def test_the_report_header_and_the_json_say_what_graded_the_run(pytester):
     out = pytester.path / "results.json"
     result = pytester.runpytest_subprocess(
@@ -141,3 +143,38 @@ def test_the_report_header_and_the_json_say_what_graded_the_run(pytester):
     ])
     graded_by = json.loads(out.read_text())["extra_data"]["graded_by"]
     assert graded_by["profile"] == "course" and graded_by["grader"].startswith("unitconv-grader ")
+
+
+class _WrappingDetector:
+    """A detector written as a hook wrapper, which the grader cannot call plugin by plugin."""
+
+    @hookimpl(wrapper=True)
+    def grader_scan_part(self, check, outcome, context):
+        return (yield)
+
+
+def test_a_hook_wrapper_leaves_its_part_could_not_be_checked_and_the_part_in_the_report():
+    session = _session(_WrappingDetector(), parts=("bundle_size",))
+    session.open()
+    try:
+        result = session.grade(session.checks["bundle_size"])
+        report = session.report()
+    finally:
+        session.close()
+    [refused] = [f for f in result.findings if f.detector == "grader"]
+    assert refused.severity == "unchecked" and "may not be a hook wrapper" in refused.message
+    assert [p.name for p in report.parts] == ["bundle_size"] and report.not_graded == []
+
+
+def test_the_report_of_a_refused_hand_in_scores_each_part_once_and_lists_none_as_not_graded(tmp_path):
+    session = GradingSession(GradeSettings(path=tmp_path / "missing", parts=("cot", "bundle_size")),
+                             get_plugin_manager(load_entry_points=False))
+    session.open()
+    try:
+        first, second = session.report(), session.report()
+    finally:
+        session.close()
+    assert session.results == {}  # reporting grades nothing
+    assert [p.name for p in first.parts] == ["cot", "bundle_size"] and first.not_graded == []
+    assert all(p.points == 0 and p.reason.startswith("not graded: submission refused") for p in first.parts)
+    assert [p.reason for p in second.parts] == [p.reason for p in first.parts]

@@ -95,3 +95,33 @@ def test_a_declared_entry_point_is_reached(tmp_path):
     folder = package(tmp_path, {"prompting.py": source})
     assert reached_lines(folder)["pkg/prompting.py"] == set()
     assert 4 in reached_lines(folder, {"cot": ".prompting:build"})["pkg/prompting.py"]
+
+
+def test_a_function_registered_by_a_decorator_or_called_as_a_method_keeps_its_warning(tmp_path):
+    """Neither is named where it is called (``HOOKS[0]()``, ``net(x)`` calling ``forward``): both count as reached."""
+    folder = package(tmp_path, {"cot.py": '''
+        HOOKS = []
+
+        def _register(function):
+            HOOKS.append(function)
+            return function
+
+        @_register
+        def train_lookup():
+            return open("data/valid.json").read()
+
+        class Net:
+            def forward(self, x):
+                return evaluate_table()
+
+        def evaluate_table():
+            return open("data/valid.json").read()
+
+        def load():
+            return HOOKS[0]()
+        '''})
+    reached = reached_lines(folder)["pkg/cot.py"]
+    assert {9, 13, 17} <= reached
+    assert {("grading-data-read", "warn", "pkg/cot.py")} <= found(folder)
+    [read] = [f for f in scan_folder(folder) if f.detector.endswith("grading-data-read")]
+    assert read.line == 10 and "line 17" in read.message  # both reads, one finding per rule and file
