@@ -6,7 +6,7 @@ report); it imports nothing else of the grader.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 FULL_MARKS = "full marks"
@@ -173,8 +173,6 @@ class PartResult:
         kept = "" if self.reason.startswith(FULL_MARKS) else self.reason
         self.reason = reason if not kept or kept == reason else f"{reason}; {kept}"
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass

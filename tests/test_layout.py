@@ -1,5 +1,5 @@
-"""The layout holds: the grader never imports the reference, the worker side stays on its side,
-no import circle, no oversized module."""
+"""The layout holds: the grader never imports the reference, the worker side stays on its side, the
+hand-in readers start nothing, no import circle, no oversized module or function, a short top level."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("grader_plugin", "solution", "unitconv")
-MAX_LINES = 400
+MAX_LINES = 300
+MAX_FUNCTION_LINES = 60
+MAX_TOP_LEVEL_MODULES = 12
 WORKER_MAY_IMPORT = ("grader_plugin.worker", "grader_plugin.results", "grader_plugin.handin.contract")
 
 
@@ -120,3 +122,45 @@ def test_there_is_no_import_circle():
 def test_no_module_is_longer_than_the_bar(package):
     long = {name: n for name, path in modules(package).items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert long == {}
+
+
+def _long_functions(path: Path) -> dict[str, int]:
+    """``name (line)``: length of every function of ``path`` over the bar (decorators not counted)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {f"{node.name} (line {node.lineno})": n for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and (n := node.end_lineno - node.lineno + 1) > MAX_FUNCTION_LINES}
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_function_is_longer_than_the_bar(package):
+    long = {name: found for name, path in modules(package).items() if (found := _long_functions(path))}
+    assert long == {}
+
+
+def test_the_graders_top_level_stays_short():
+    top = sorted(path.name for path in (ROOT / "grader_plugin").glob("*.py"))
+    assert len(top) <= MAX_TOP_LEVEL_MODULES, top
+
+
+def _offenders(folder: str, forbidden: tuple[str, ...]) -> dict[str, list[str]]:
+    """Modules under ``folder`` that import a module of ``forbidden`` (or below it), with those imports."""
+    found = {}
+    for name, path in modules(folder).items():
+        bad = sorted(i for i in imports_of(path) if any(i == f or i.startswith(f + ".") for f in forbidden))
+        if bad:
+            found[name] = bad
+    return found
+
+
+def test_the_hand_in_readers_start_nothing():
+    """``handin/`` reads hand-in files without running them: nothing there starts or talks to a worker."""
+    assert _offenders("grader_plugin/handin", ("grader_plugin.launch", "grader_plugin.worker",
+                                               "grader_plugin.session")) == {}
+
+
+def test_the_trusted_tasks_import_no_task_that_runs_beside_hand_in_code():
+    hand_in_side = ("grader_plugin.worker.handin_tasks", "grader_plugin.worker.recorder",
+                    "grader_plugin.worker.bootstrap")
+    path = ROOT / "grader_plugin" / "worker" / "trusted_tasks.py"
+    assert sorted(i for i in imports_of(path) if i.startswith(hand_in_side)) == []

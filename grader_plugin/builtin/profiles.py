@@ -1,6 +1,6 @@
 """Built-in threshold profiles, and the fallback answer of ``grader_thresholds``.
 
-``course`` (the default): the course's ramps and limits (``COURSE_FACTS.md``), and no rule the
+``course`` (the default): the course's ramps and limits (``docs/course-rules.md``), and no rule the
 course's own grader does not apply: what such rules find is reported as a warning
 (``docs/course-differences.md`` lists every difference).  ``strict``: the same bars, plus the
 rules a demanding reviewer of the code would add (:data:`STRICT_RULES`).  The generation parts'

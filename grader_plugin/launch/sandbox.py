@@ -33,7 +33,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-MODES = ("auto", "required", "off")
 PROBE_ARGS = ("--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--unshare-net",
               "--die-with-parent", "--new-session")
 TMP_BYTES = 2 << 30
@@ -205,13 +204,3 @@ def readable_by_others(folder: Path) -> bool:
             return False
     return True
 
-
-def kill_uid(uid: int) -> None:
-    """End every process of ``uid`` (a worker's own uid, when it ran without a PID namespace)."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid == uid:
-                    os.kill(int(entry.name), 9)
-            except (OSError, ProcessLookupError):
-                continue

@@ -6,9 +6,9 @@ honest hand-in needs minutes, so a fixed limit either fails honest work on slow 
 hangs run for long on fast ones.  A trusted worker (no hand-in code,
 :func:`grader_plugin.worker.trusted_tasks.measure_speed`) loads the base model course hand-ins load and
 times the grader's own decoding; the figures are kept a day per model files, device and machine,
-or only :data:`BUSY_KEEP_S` when other work kept the machine busy while they were taken (figures taken beside
-another job were up to 250 times the quiet machine's, and kept a day they gave a 20-question part
-a limit of hours).
+or only :data:`BUSY_KEEP_S` when other work kept the machine busy while they were taken (figures taken
+beside another job can be many times the quiet machine's: BENCHMARKS.md, Figures behind the grader's
+choices).
 Each part's limit is :data:`MULTIPLE` times the estimated time of the work its check declares
 (:class:`~grader_plugin.checks.Work`: the starter code's budgets at their upper end; a check that
 answers questions and declares none does :data:`~grader_plugin.checks.ANSWERING`), and never below

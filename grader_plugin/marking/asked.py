@@ -78,12 +78,3 @@ class AskedAnswers:
         if not self.complete:
             return 0, len(chosen)
         return sum(self.correct[i] for i in chosen), len(chosen)
-
-    def graded_accuracy(self) -> float:
-        """The share of graded questions answered right (0 without answers or graded questions)."""
-        right, asked = self.count_correct("graded")
-        return right / asked if asked else 0.0
-
-    def finite(self) -> int:
-        """How many answers are finite numbers."""
-        return sum(math.isfinite(a) for a in self.answers or ())

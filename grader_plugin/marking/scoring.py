@@ -1,6 +1,6 @@
 """The grader's own answer check and score ramps (the course's rules, never the submission's).
 
-See ``COURSE_FACTS.md``: an answer is right when, both rounded to 3 decimals, it is within 5% of
+See ``docs/course-rules.md``: an answer is right when, both rounded to 3 decimals, it is within 5% of
 the correct value (within 0.001 when the rounded correct value is 0); NaN and infinities are
 wrong.  Ramps are linear between two bounds and parts are rounded to whole points.
 """

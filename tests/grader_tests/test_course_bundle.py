@@ -31,7 +31,7 @@ HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 def project_free(*args: str, code: str | None = None, env: dict[str, str] | None = None, cwd: Path,
                  timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run ``code`` (or ``tests/course_rules.py`` with ``args``) in a Python that cannot import this project."""
+    """Run ``code`` (or ``tools/course_rules.py`` with ``args``) in a Python that cannot import this project."""
     sites = sorted({sysconfig.get_path("purelib"), sysconfig.get_path("platlib")})
     boot = f"import runpy, sys; sys.path.extend({sites!r}); "
     if code is None:

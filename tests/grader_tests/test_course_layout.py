@@ -14,6 +14,7 @@ from grader_plugin.session import grade_once
 from grader_plugin.settings import GradeSettings
 from unitconv.paths import data_dir
 
+pytestmark = pytest.mark.workers  # every test reads a grading run
 QUESTIONS = 4
 _graded: dict = {}
 

@@ -19,6 +19,7 @@ from grader_plugin.manager import get_plugin_manager
 from grader_plugin.session import grade_once
 from grader_plugin.settings import GradeSettings
 
+pytestmark = pytest.mark.workers  # every test reads a grading run
 ROOT = Path(__file__).resolve().parents[2]
 CHEATERS = ROOT / "fixtures" / "cheaters"
 HONEST = ROOT / "fixtures" / "honest"

@@ -26,6 +26,7 @@ from grader_plugin.checks import Check, Profile
 from grader_plugin.integrity import behaviour, replay
 from grader_plugin.launch import sandbox as sandboxes
 from grader_plugin.manager import get_plugin_manager
+from grader_plugin.marking.asked import AskedAnswers
 from grader_plugin.marking.graded_questions import AskedQuestion
 from grader_plugin.results import GradeReport, PartResult, WorkerOutcome
 from grader_plugin.session import GradingSession, GradingSetupError, grade_once
@@ -113,6 +114,7 @@ def test_a_huge_result_is_refused_without_being_kept():
     assert results["cot"].reason == "the worker's result is larger than the 64 MB a result may have"
 
 
+@pytest.mark.workers
 def test_texts_from_a_hand_in_cannot_forge_lines_of_the_report():
     report, results = grade(HOSTILE / "forged_lines", ["cot", "sft"], sandbox="off")
     lines = table_lines(report) + integrity_lines(report)
@@ -227,6 +229,9 @@ class _Context:
     def asked_questions(self):
         return [AskedQuestion("How many m in 1 km?", 1000.0), AskedQuestion("How many g in 2 kg?", 2000.0, "x")]
 
+    def asked_answers(self, outcome):
+        return AskedAnswers.of(self.asked_questions(), outcome.data)
+
 
 @pytest.mark.parametrize("data", [{"answers": ["1000", None]}, {"answers": [1000.0]}, "not a dict",
                                   {"answers": [1000.0, 2000.0], "prompts": 3, "raw": [1]}])
@@ -247,6 +252,7 @@ class _BrokenDetector:
         raise TypeError("unexpected shape")
 
 
+@pytest.mark.workers
 def test_a_detector_that_fails_costs_a_warning_and_the_part_stays_in_the_report():
     report, results = grade(ROOT / "fixtures" / "submissions" / "exits", ["cot", "sft"], plugins=[_BrokenDetector()],
                              sandbox="off")
