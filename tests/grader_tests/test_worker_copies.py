@@ -110,7 +110,7 @@ def test_a_note_kept_by_a_same_size_rewrite_never_reaches_a_later_worker(tiny_mo
         first, second = _ask(session), _ask(session)
         answers = first.data["answers"]
         assert all(math.isfinite(a) for a in answers) and second.data["answers"] == answers
-        assert session.workers.changes[""] == ["note_same_size/state.txt (changed)"]
+        assert session.workers.changes["cot"] == ["note_same_size/state.txt (changed)"]
         assert (session.submission.folder / "state.txt").read_text() == "fresh\n"
         probe = tmp_path / "probe"  # a probe's own folder: its copy is made from there, at the same path
         copy_tree(session.submission.parent, probe)
@@ -119,7 +119,7 @@ def test_a_note_kept_by_a_same_size_rewrite_never_reaches_a_later_worker(tiny_mo
         assert told.data["answers"] != answers
         [folder] = {outcome.integrity["submission_folder"] for outcome in (first, second, told)}
         assert not Path(folder).exists()  # deleted after each worker
-        [warning] = session.workers.changes_found("")
+        [warning] = session.workers.changes_found("cot")
         assert warning.severity == "warn" and "note_same_size/state.txt (changed)" in warning.evidence
     finally:
         session.close()
@@ -132,7 +132,7 @@ def test_links_left_by_a_worker_reach_neither_a_later_worker_nor_a_probes_copy(t
         first, second = _ask(session), _ask(session)
         assert all(math.isfinite(a) for a in first.data["answers"])
         assert second.data["answers"] == first.data["answers"]
-        assert session.workers.changes[""] == [
+        assert session.workers.changes["cot"] == [
             "note_link/answers (new)", "note_link/gone (new)", "note_link/seen (new)"]
         assert _links(session.submission.parent) == []  # what a probe copies holds no link to the answers
         assert not list(session.submission.parent.rglob("valid.json"))
