@@ -53,3 +53,15 @@ def test_a_test_marked_workers_may_start_workers_and_so_may_its_child_processes(
     code = "from no_workers_guard import refusal_file; print(refusal_file())"
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert ran.stdout == "None\n", ran.stderr
+
+
+@pytest.mark.workers
+def test_a_grading_run_from_the_repository_root_is_no_test_and_may_start_workers(tiny_model_dir):
+    """``python -m grader_plugin grade`` in the checkout loads this conftest too: its parts are no tests."""
+    root = Path(__file__).resolve().parent.parent
+    command = [sys.executable, "-m", "grader_plugin", "grade", str(root / "fixtures" / "submissions" / "exits"),
+               "-p", "no:cacheprovider", "--grade-parts", "cot", "--grade-questions", "2",
+               "--grade-base-model", str(tiny_model_dir), "--grade-sandbox", "off"]
+    ran = subprocess.run(command, capture_output=True, text=True, cwd=root, timeout=600)
+    assert "WorkerWithoutMarker" not in ran.stdout + ran.stderr
+    assert "exited with code 3" in ran.stdout  # the fixture's load_cot calls os._exit(3) in its worker
