@@ -36,25 +36,29 @@ def _run(command: str, argv: list[str]) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors a user can fix (their message says how): shown in one line, exit status 1."""
     from unitconv.model_loader import ModelNotFoundError
 
     from .adapters import AdapterError
     from .data import DatasetError
     from .training import TrainingCheckError, TrainingDataError
 
+    return TrainingCheckError, TrainingDataError, AdapterError, DatasetError, ModelNotFoundError, FileNotFoundError
+
+
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(_usage(), file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     try:
         return _run(argv[0], argv[1:])
-    except (TrainingCheckError, TrainingDataError, AdapterError, DatasetError,
-            ModelNotFoundError, FileNotFoundError) as error:
+    except user_errors() as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted: finished stages are kept; run the same command again to go on", file=sys.stderr)
+        print("interrupted: run the same command again (datagen goes on from its partial file)", file=sys.stderr)
         return 130
 
 

@@ -29,10 +29,8 @@ from pathlib import Path
 if __name__ == "__main__" and not __package__:  # python tools/pipeline.py: the repository on the path
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from solution.adapters import AdapterError  # noqa: E402
-from solution.data import DatasetError  # noqa: E402
+from solution.__main__ import user_errors  # noqa: E402
 from solution.datagen import SAMPLERS  # noqa: E402
-from solution.training import TrainingCheckError, TrainingDataError  # noqa: E402
 from tools.pipeline_stages import (  # noqa: E402
     DEFAULT_RUNNERS,
     ROOT,
@@ -226,8 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         return pipeline_command(argv)
-    except (PipelineError, TrainingCheckError, TrainingDataError, AdapterError, DatasetError,
-            model_loader.ModelNotFoundError, FileNotFoundError) as error:
+    except (PipelineError, *user_errors()) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+from test_training import PAIRS
 
 from solution import cot, datagen
 from solution.__main__ import main as solution_main
@@ -20,12 +21,6 @@ from solution.training import (
     tokenize_example,
     train_lora,
 )
-
-PAIRS = [("How many meters in 5 km?", " <answer>5 * 1000</answer>"),
-         ("Convert 2 kg to g.", " <answer>2 * 1000</answer>"),
-         ("What is 3 ft in m?", " <answer>3 * 0.3048</answer>"),
-         ("7 MB to kB?", " <answer>7 * 1000</answer>")]
-
 
 # ---- training diagnostics -------------------------------------------------------------------
 
