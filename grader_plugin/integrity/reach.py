@@ -11,8 +11,8 @@ module nothing imports (a training script, ``__main__.py``), a function nothing 
 The static scan reports a warning only where it is reached (:mod:`.static_scan`): a warning
 about a training script reading training data is noise.  Flags never depend on reach.  Where the
 source can reach code by a name it computes (``importlib``, ``__import__``, ``exec``, ``eval``,
-``runpy``, a ``getattr`` with a computed name) or a module cannot be parsed, the grader cannot
-establish reach, and every line counts as reached.
+``runpy``, a ``getattr`` with a computed name, a pickle that names its callables) or a module
+cannot be parsed, the grader cannot establish reach, and every line counts as reached.
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ DYNAMIC_BUILTINS = frozenset({"__import__", "exec", "eval", "compile", "globals"
 DYNAMIC_CALLS = frozenset({"__import__", "import_module", "run_path", "run_module", "spec_from_file_location",
                            "module_from_spec", "reload", "exec", "eval"})
 DYNAMIC_MODULES = ("importlib", "util", "runpy", "builtins", "imp")
+BY_NAME_IN_DATA = {"pickle": {"load", "loads", "Unpickler"}, "marshal": {"load", "loads"},
+                   "dill": {"load", "loads"}, "cloudpickle": {"load", "loads"},
+                   "operator": {"attrgetter", "methodcaller"}, "types": {"FunctionType"}}
+"""Calls that reach a function named in data (a pickle names its callables) or built from code."""
 """Calls (bare builtins; functions of ``importlib``, ``runpy``, ``builtins``) that reach code by a
 name computed at run time: reach cannot be read from source."""
 
@@ -101,8 +105,10 @@ class _Module:
             name = dotted(node.func)
             computed = name == "getattr" and len(node.args) > 1 and not isinstance(node.args[1], ast.Constant)
             module, _, last = name.rpartition(".")
-            dynamic = (not module and name in DYNAMIC_BUILTINS | DYNAMIC_CALLS) or (
-                last in DYNAMIC_CALLS and module.split(".")[-1] in DYNAMIC_MODULES)
+            owner = module.split(".")[-1]
+            dynamic = ((not module and name in DYNAMIC_BUILTINS | DYNAMIC_CALLS)
+                       or (last in DYNAMIC_CALLS and owner in DYNAMIC_MODULES)
+                       or last in BY_NAME_IN_DATA.get(owner, ()))
             if computed or dynamic:
                 raise Unknowable(name)
 

@@ -125,3 +125,18 @@ def test_a_function_registered_by_a_decorator_or_called_as_a_method_keeps_its_wa
     assert {("grading-data-read", "warn", "pkg/cot.py")} <= found(folder)
     [read] = [f for f in scan_folder(folder) if f.detector.endswith("grading-data-read")]
     assert read.line == 10 and "line 17" in read.message  # both reads, one finding per rule and file
+
+
+def test_a_package_that_unpickles_reaches_what_its_pickles_name_so_every_line_counts(tmp_path):
+    """A pickle calls the functions it names; the source cannot say which, so nothing is left out."""
+    folder = package(tmp_path, {"cot.py": '''
+        import pickle
+
+        def train_lookup():
+            return open("data/valid.json").read()
+
+        def load():
+            return pickle.loads(open("state.pkl", "rb").read())
+        '''})
+    assert reached_lines(folder) is None
+    assert ("grading-data-read", "warn", "pkg/cot.py") in found(folder)
