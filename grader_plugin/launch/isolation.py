@@ -29,6 +29,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from grader_plugin.handin import bounded
 from grader_plugin.launch import sandbox as sandboxes
@@ -141,6 +142,9 @@ class Launch:
     own_uid: bool = True
     writable: tuple[Path, ...] = ()
     binds: tuple[tuple[Path, Path], ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "env", MappingProxyType(dict(self.env)))  # frozen: a copy nobody changes
 
 
 @dataclass

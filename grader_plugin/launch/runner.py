@@ -203,10 +203,9 @@ class RunWorkers:
             if with_submission:
                 parent = (self.copies.make(request.hand_in) if request.hand_in is not None
                           else self.copies.make(self._pristine, self._pristine_print))
-            launch = self._launch(request, with_submission, parent, env)
             serve = dict(request.serve) if self.sandbox.kind != "bubblewrap" else {}
-            with self._unsandboxed_serving(serve, env):
-                outcome = isolation.run(launch, progress)
+            with self._unsandboxed_serving(serve, env):  # may point the environment at a served copy
+                outcome = isolation.run(self._launch(request, with_submission, parent, env), progress)
         finally:
             self.clock.end(part)
             if with_submission:
